@@ -1,0 +1,64 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "carthub",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "carthub", targets: ["carthub"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // Thin system-library shims, one per C library (swift-nio style).
+        .systemLibrary(name: "CLibWebSockets", pkgConfig: "libwebsockets", providers: [.apt(["libwebsockets-dev"])]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+        .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
+        .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        // Plain Swift, no C: values and rules.
+        .target(name: "JSON"),
+        .target(name: "CartDomain", dependencies: ["JSON"]),
+
+        // Swift wrappers that own every C pointer's lifetime.
+        .target(name: "CryptoPrimitives", dependencies: ["COpenSSL"]),
+        .target(name: "Auth", dependencies: ["JSON", "CryptoPrimitives"]),
+        .target(name: "Diagnostics"),
+        .target(name: "EventLoop", dependencies: ["CLibUV"]),
+        .target(
+            name: "Redis",
+            dependencies: ["CHiredis", "CLibUV", "EventLoop", "Diagnostics", .product(name: "DequeModule", package: "swift-collections")]
+        ),
+        .target(name: "Postgres", dependencies: ["CLibPQ"]),
+        .target(
+            name: "WebSocketServer",
+            dependencies: ["CLibWebSockets", "CLibUV", "EventLoop", "Diagnostics", .product(name: "DequeModule", package: "swift-collections")]
+        ),
+        .target(name: "WebSocketClient"),
+
+        // The product.
+        .target(name: "Storage", dependencies: ["Postgres", "CartDomain", "JSON"], resources: [.copy("Migrations")]),
+        .target(
+            name: "CartHub",
+            dependencies: ["CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "WebSocketServer", "Diagnostics"]
+        ),
+        .executableTarget(
+            name: "carthub",
+            dependencies: [
+                "CartHub", "Storage", "Auth", "Redis", "Postgres", "WebSocketClient", "CartDomain", "JSON", "Diagnostics",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["carthub", "WebSocketClient", "Redis", "Postgres", "Auth", "JSON", "CartDomain"]
+        ),
+        .testTarget(name: "WebSocketClientTests", dependencies: ["WebSocketClient"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "Postgres", "CartDomain"]),
+    ]
+)

@@ -1,0 +1,19 @@
+#ifndef CARTHUB_CHIREDIS_SHIM_H
+#define CARTHUB_CHIREDIS_SHIM_H
+#include <hiredis/hiredis.h>
+#include <hiredis/async.h>
+#include <hiredis/adapters/libuv.h>
+
+/* The libuv adapter is header-only static code: expose its attach call. */
+static inline int carthub_redis_libuv_attach(redisAsyncContext *ac, void *loop) {
+    return redisLibuvAttach(ac, (uv_loop_t *)loop);
+}
+
+/* Reply type tags are macros; Swift sees them through these. */
+static inline int carthub_reply_string(void) { return REDIS_REPLY_STRING; }
+static inline int carthub_reply_array(void) { return REDIS_REPLY_ARRAY; }
+static inline int carthub_reply_integer(void) { return REDIS_REPLY_INTEGER; }
+static inline int carthub_reply_nil(void) { return REDIS_REPLY_NIL; }
+static inline int carthub_reply_status(void) { return REDIS_REPLY_STATUS; }
+static inline int carthub_reply_error(void) { return REDIS_REPLY_ERROR; }
+#endif

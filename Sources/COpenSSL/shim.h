@@ -1,0 +1,8 @@
+#ifndef CARTHUB_COPENSSL_SHIM_H
+#define CARTHUB_COPENSSL_SHIM_H
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include <openssl/kdf.h>
+#endif

@@ -1,0 +1,46 @@
+/// Every Redis key and channel name of a user's cart, in one place.
+///
+/// All keys of one user carry the hash tag `{s:N}` of the user's shard, so one script
+/// touches one slot, and the shard's outbox stream lives in that same slot.
+public struct CartKeys: Sendable, Equatable {
+    public let userId: String
+    public let shard: Int
+
+    public init(userId: String, shards: Int) {
+        self.userId = userId
+        self.shard = Self.shard(of: userId, shards: shards)
+    }
+
+    /// FNV-1a (32-bit) of the UTF-8 user id, mod the shard count: stable across
+    /// processes, languages and releases, which `Hasher` is not.
+    public static func shard(of userId: String, shards: Int) -> Int {
+        var hash: UInt32 = 2_166_136_261
+        for byte in userId.utf8 {
+            hash ^= UInt32(byte)
+            hash = hash &* 16_777_619
+        }
+        return Int(hash % UInt32(max(shards, 1)))
+    }
+
+    var tag: String { "{s:\(shard)}" }
+    /// Hash: v (version), e (epoch), t (total cents), n (item count), u (updatedAt).
+    public var meta: String { "cart:\(tag):\(userId)" }
+    /// Hash: bookId -> the line's JSON, pre-encoded.
+    public var lines: String { "cart:\(tag):\(userId):lines" }
+    /// Hash: requestId -> outcome of the last mutations.
+    public var requests: String { "cart:\(tag):\(userId):req" }
+    /// List: the same request ids, newest first, capped.
+    public var requestLog: String { "cart:\(tag):\(userId):reqlog" }
+    /// The shard's persistence outbox (a stream).
+    public var outbox: String { Self.outbox(shard: shard) }
+    /// Pub/sub channel of the user's room.
+    public var channel: String { Self.channel(userId: userId) }
+
+    /// In the order the cart script expects them as KEYS.
+    public var scriptKeys: [String] { [meta, lines, requests, requestLog, outbox] }
+
+    public static func outbox(shard: Int) -> String { "jobs:{s:\(shard)}" }
+    public static func channel(userId: String) -> String { "room:\(userId)" }
+    /// Published when the catalog changed; hubs reload their cache.
+    public static let catalogChannel = "catalog:changed"
+}

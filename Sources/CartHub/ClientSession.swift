@@ -1,0 +1,22 @@
+import CartDomain
+
+/// What the hub keeps per socket, riding on the WebSocket session.
+final class ClientSession {
+    let userId: String
+    let connectionId: String
+    let expiresAt: Int64
+    let sessionId: String?
+    var bucket: TokenBucket
+    /// Commands sent to Redis and not yet answered.
+    var inFlight = 0
+    /// The hello snapshot went out; room events may follow it.
+    var greeted = false
+
+    init(userId: String, connectionId: String, expiresAt: Int64, sessionId: String?, bucket: TokenBucket) {
+        self.userId = userId
+        self.connectionId = connectionId
+        self.expiresAt = expiresAt
+        self.sessionId = sessionId
+        self.bucket = bucket
+    }
+}

@@ -1,0 +1,80 @@
+import Auth
+import CartDomain
+
+/// Where a request's token came from decides whether its Origin must be checked:
+/// browsers send cookies on their own (cross-site hijacking), never Bearer headers.
+enum CredentialSource {
+    case cookie, bearer
+}
+
+struct Credentials {
+    var token: String
+    var source: CredentialSource
+
+    static let cookieName = "accessToken"
+
+    /// The Bearer header wins over the cookie when both are present.
+    init?(authorization: String?, cookie: String?) {
+        if let authorization {
+            let parts = authorization.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+            token = parts[1].trimmingSpaces
+            source = .bearer
+            return
+        }
+        guard let cookie, let value = Self.cookieValue(cookie, named: Self.cookieName) else { return nil }
+        token = value
+        source = .cookie
+    }
+
+    static func cookieValue(_ header: String, named name: String) -> String? {
+        for pair in header.split(separator: ";") {
+            let trimmed = pair.trimmingSpaces
+            guard let eq = trimmed.firstIndex(of: "=") else { continue }
+            if trimmed[..<eq] == name { return String(trimmed[trimmed.index(after: eq)...]) }
+        }
+        return nil
+    }
+}
+
+/// Checks a handshake's or request's credentials and Origin.
+struct Authenticator {
+    let codec: JWTCodec
+    let allowedOrigins: Set<String>
+
+    enum Failure: Error {
+        case unauthorized(String)
+        case forbidden(String)
+    }
+
+    /// A present Origin must be allowed; a cookie without any Origin is refused too.
+    func authenticate(authorization: String?, cookie: String?, origin: String?, now: Int64) -> Result<JWTClaims, Failure> {
+        guard let credentials = Credentials(authorization: authorization, cookie: cookie) else {
+            let problem = authorization == nil ? "missing access token (accessToken cookie or Authorization: Bearer)" : "Authorization must be \"Bearer <token>\""
+            return .failure(.unauthorized(problem))
+        }
+        if let origin {
+            guard allowedOrigins.contains(origin) else { return .failure(.forbidden("origin \(origin) is not allowed")) }
+        } else if credentials.source == .cookie {
+            return .failure(.forbidden("a cookie-authenticated request must carry an allowed Origin"))
+        }
+        do {
+            let claims = try codec.verify(credentials.token, now: now)
+            if let sid = claims.sessionId, !Identifier.isValidUserId(sid) {
+                return .failure(.unauthorized("invalid token: bad sid"))
+            }
+            return .success(claims)
+        } catch {
+            return .failure(.unauthorized("invalid token: \(error.message)"))
+        }
+    }
+}
+
+extension StringProtocol {
+    var trimmingSpaces: String {
+        var s = Substring(self)
+        while s.first == " " || s.first == "\t" { s.removeFirst() }
+        while s.last == " " || s.last == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

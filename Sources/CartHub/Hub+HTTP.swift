@@ -1,0 +1,18 @@
+import WebSocketServer
+
+extension Hub {
+    public func handle(_ request: HTTPRequest) {
+        let head = request.head
+        switch (head.method, head.path) {
+        case ("GET", "/healthz"), ("HEAD", "/healthz"):
+            request.respond(.json(200, #"{"status":"ok"}"#))
+        case ("GET", "/readyz"), ("HEAD", "/readyz"):
+            let ready = redis.isReady && subscriber.isReady && catalog.isLoaded && !draining
+            request.respond(.json(ready ? 200 : 503, ready ? #"{"status":"ready"}"# : #"{"status":"not ready","redis":\#(redis.isReady),"pubsub":\#(subscriber.isReady),"catalog":\#(catalog.isLoaded),"draining":\#(draining)}"#))
+        case (_, "/ws"):
+            request.respond(.json(426, #"{"error":{"code":"BAD_REQUEST","message":"this endpoint only speaks WebSocket (Upgrade: websocket)"}}"#, headers: [("upgrade", "websocket")]))
+        default:
+            request.respond(.json(404, #"{"error":{"code":"NOT_FOUND","message":"no such endpoint"}}"#))
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import CartDomain
+import Diagnostics
+import WebSocketServer
+
+extension Hub: WebSocketServerDelegate {
+    public func authorizeUpgrade(_ head: RequestHead) -> UpgradeDecision {
+        guard head.path == "/ws" else { return .reject(status: 404, message: "WebSocket endpoint is /ws") }
+        guard !draining else { return .reject(status: 503, message: "server is shutting down") }
+        guard let authenticator else { return .reject(status: 503, message: "not ready") }
+        let now = wallClockMilliseconds()
+        switch authenticator.authenticate(authorization: head.header("authorization"), cookie: head.header("cookie"), origin: head.header("origin"), now: now / 1000) {
+        case .failure(.unauthorized(let message)):
+            return .reject(status: 401, message: message)
+        case .failure(.forbidden(let message)):
+            return .reject(status: 403, message: message)
+        case .success(let claims):
+            if let room = rooms[claims.subject], room.sessions.count >= configuration.maxSocketsPerUser {
+                return .reject(status: 429, message: "at most \(configuration.maxSocketsPerUser) sockets per user")
+            }
+            nextConnection += 1
+            return .accept(ClientSession(
+                userId: claims.subject,
+                connectionId: "\(instanceId)-\(String(nextConnection, radix: 36))",
+                expiresAt: claims.expiresAt,
+                sessionId: claims.sessionId,
+                bucket: TokenBucket(rate: configuration.commandsPerSecond, burst: configuration.commandBurst, now: loop.now)))
+        }
+    }
+
+    public func sessionOpened(_ session: WebSocketSession) {
+        let client = client(session)
+        let room: Room
+        if let existing = rooms[client.userId] {
+            room = existing
+        } else {
+            room = Room(userId: client.userId, channel: CartKeys.channel(userId: client.userId))
+            rooms[client.userId] = room
+            subscriber.subscribe(room.channel)
+        }
+        room.sessions.append(session)
+        if room.subscribed { greet(session) }
+    }
+
+    public func sessionClosed(_ session: WebSocketSession) {
+        let client = client(session)
+        guard let room = rooms[client.userId] else { return }
+        room.sessions.removeAll { $0 === session }
+        if room.sessions.isEmpty {
+            rooms[client.userId] = nil
+            subscriber.unsubscribe(room.channel)
+        }
+    }
+
+    public func sessionReceivedBinary(_ session: WebSocketSession) {
+        let client = client(session)
+        guard client.bucket.take(now: loop.now) else {
+            session.send(ServerFrame.replyError(requestId: nil, error: Self.rateLimited))
+            return
+        }
+        session.send(ServerFrame.replyError(requestId: nil, error: CartError(.badRequest, "binary frames are not supported; send JSON text frames")))
+    }
+
+    public func session(_ session: WebSocketSession, received message: UnsafeRawBufferPointer) {
+        let client = client(session)
+        let parsed = CommandParser.parse(Array(message), limits: configuration.limits)
+        guard client.bucket.take(now: loop.now) else {
+            let requestId = try? parsed.get().requestId
+            session.send(ServerFrame.replyError(requestId: requestId, error: Self.rateLimited))
+            return
+        }
+        let request: ClientRequest
+        switch parsed {
+        case .failure(let rejected):
+            session.send(ServerFrame.replyError(requestId: rejected.requestId, error: rejected.error))
+            return
+        case .success(let ok):
+            request = ok
+        }
+        guard !draining else {
+            session.send(ServerFrame.replyError(requestId: request.requestId, error: CartError(.shuttingDown, "server is shutting down; reconnect")))
+            return
+        }
+        client.inFlight += 1
+        let origin = CartService.Origin(requestId: request.requestId, connectionId: client.connectionId, via: "ws")
+        carts.execute(request.command, userId: client.userId, origin: origin, now: wallClockMilliseconds()) { [weak self, weak session] result in
+            client.inFlight -= 1
+            guard let self, let session else { return }
+            switch result {
+            case .success(let cart): session.send(ServerFrame.replyOK(requestId: request.requestId, cart: cart))
+            case .failure(let error): session.send(ServerFrame.replyError(requestId: request.requestId, error: error))
+            }
+            if draining && client.inFlight == 0 { session.close(code: CloseCode.goingAway, reason: "server shutting down") }
+        }
+    }
+
+    static let rateLimited = CartError(.rateLimited, "too many commands; slow down")
+
+    /// Sockets whose token expired must re-authenticate (web-client-protocol.md).
+    func closeExpiredSessions() {
+        let now = wallClockMilliseconds() / 1000
+        for room in rooms.values {
+            for session in room.sessions where client(session).expiresAt <= now {
+                session.close(code: CloseCode.tokenExpired, reason: "token expired; refresh and reconnect")
+            }
+        }
+    }
+}

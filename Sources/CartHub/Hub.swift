@@ -1,0 +1,160 @@
+import Auth
+import CartDomain
+import Diagnostics
+import EventLoop
+import Redis
+import WebSocketServer
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One hub instance: sockets in, cart script calls out, room events fanned back.
+/// Everything runs on one libuv loop thread; nothing here blocks.
+public final class Hub {
+    let configuration: HubConfiguration
+    let loop = EventLoop()
+    let redis: RedisConnection
+    let subscriber: RedisConnection
+    let catalog: CatalogCache
+    let carts: CartService
+    let script: CartScript
+    let codec: JWTCodec
+    let instanceId: String
+    var server: WebSocketServer?
+    var authenticator: Authenticator?
+    var rooms: [String: Room] = [:]
+    var draining = false
+    var nextConnection: UInt64 = 0
+
+    // Subscriber liveness: our own heartbeat must come back through pub/sub.
+    var heartbeatChannel: String { "hub:heartbeat:\(instanceId)" }
+    var heartbeatSubscribed = false
+    var lastHeartbeatSeen = 0.0
+
+    public init(configuration: HubConfiguration) throws {
+        self.configuration = configuration
+        codec = try JWTCodec(secret: configuration.jwtSecret)
+        instanceId = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
+        script = try CartScript(directory: configuration.luaDirectory)
+        redis = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-cmd", commandTimeout: configuration.redisTimeout)
+        subscriber = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-sub", role: .subscriber, commandTimeout: configuration.redisTimeout)
+        catalog = CatalogCache(loop: loop, databaseURL: configuration.databaseURL)
+        carts = CartService(redis: redis, script: script, catalog: catalog, configuration: configuration)
+    }
+
+    /// Serves until SIGTERM/SIGINT, then drains and returns.
+    public func run() throws {
+        var socketConfiguration = WebSocketServerConfiguration()
+        socketConfiguration.host = configuration.host
+        socketConfiguration.port = configuration.port
+        socketConfiguration.maxMessageBytes = configuration.limits.maxMessageBytes
+        socketConfiguration.slowConsumerCloseCode = CloseCode.slowConsumer
+        socketConfiguration.fdLimit = Self.raiseFileLimit()
+        let server = try WebSocketServer(loop: loop, configuration: socketConfiguration, delegate: self)
+        self.server = server
+        authenticator = Authenticator(codec: codec, allowedOrigins: configuration.effectiveOrigins(listeningPort: server.port))
+
+        redis.onReady = { [unowned self] in script.load(on: redis) }
+        subscriber.onReady = { [unowned self] in catalog.reload() }
+        subscriber.onDown = { [unowned self] _ in
+            heartbeatSubscribed = false
+            for room in rooms.values { room.subscribed = false }
+        }
+        subscriber.onSubscribed = { [unowned self] channel in subscribed(channel) }
+        subscriber.onMessage = { [unowned self] channel, payload in received(channel, payload) }
+        subscriber.subscribe(heartbeatChannel)
+        subscriber.subscribe(CartKeys.catalogChannel)
+        redis.start()
+        subscriber.start()
+
+        loop.schedule(after: 1, repeat: 1) { [unowned self] in
+            beat()
+            closeExpiredSessions()
+        }
+        loop.onSignal(SIGTERM) { [unowned self] in beginShutdown() }
+        loop.onSignal(SIGINT) { [unowned self] in beginShutdown() }
+
+        Log.info("carthub \(instanceId) listening on http://\(configuration.host):\(server.port) (ws path /ws)")
+        // Machine-readable line for scripts and tests that start a hub on port 0.
+        print("LISTENING \(configuration.host) \(server.port)")
+        fflush(nil)
+        loop.run()
+    }
+
+    // MARK: Fan-out
+
+    private func subscribed(_ channel: String) {
+        if channel == heartbeatChannel {
+            heartbeatSubscribed = true
+            lastHeartbeatSeen = loop.now
+            return
+        }
+        guard channel.hasPrefix(CartKeys.channel(userId: "")), let room = rooms[String(channel.dropFirst(CartKeys.channel(userId: "").count))] else { return }
+        room.subscribed = true
+        // Greet new sockets; sockets that may have missed events while we were not subscribed get a fresh snapshot.
+        for session in room.sessions { greet(session) }
+    }
+
+    private func received(_ channel: String, _ payload: String) {
+        if channel == heartbeatChannel {
+            lastHeartbeatSeen = loop.now
+        } else if channel == CartKeys.catalogChannel {
+            catalog.reload()
+        } else if channel.hasPrefix(CartKeys.channel(userId: "")), let room = rooms[String(channel.dropFirst(CartKeys.channel(userId: "").count))] {
+            for session in room.sessions where client(session).greeted { session.send(payload) }
+        }
+    }
+
+    /// Sends the cart: `hello` to a new socket, a `resync` update to one that was greeted before.
+    func greet(_ session: WebSocketSession) {
+        let client = client(session)
+        carts.execute(.get, userId: client.userId, origin: .init(requestId: "", connectionId: nil, via: "resync"), now: wallClockMilliseconds()) { [weak self, weak session] result in
+            guard let self, let session, session.isOpen else { return }
+            switch result {
+            case .success(let cart):
+                if client.greeted {
+                    session.send(ServerFrame.cartUpdated(cart: cart, via: "resync"))
+                } else {
+                    client.greeted = true
+                    session.send(ServerFrame.hello(userId: client.userId, connectionId: client.connectionId, cart: cart))
+                }
+            case .failure:
+                // Redis is away; try again until it is back or the socket leaves.
+                loop.schedule(after: 1) { [weak self, weak session] in
+                    guard let self, let session, session.isOpen, rooms[client.userId]?.subscribed == true else { return }
+                    greet(session)
+                }
+            }
+        }
+    }
+
+    private func beat() {
+        guard redis.isReady else { return }
+        if subscriber.isReady, heartbeatSubscribed, loop.now - lastHeartbeatSeen > 5 {
+            Log.warning("pub/sub heartbeat lost; reconnecting the subscriber")
+            heartbeatSubscribed = false
+            subscriber.reconnect()
+            return
+        }
+        redis.send(["PUBLISH", heartbeatChannel, "1"]) { [weak self] result in
+            guard let self, case .success(.integer(0)) = result, subscriber.isReady, heartbeatSubscribed else { return }
+            // Redis no longer knows our subscriber (e.g. CLIENT KILL that we did not see yet).
+            Log.warning("pub/sub subscriber unknown to redis; reconnecting it")
+            heartbeatSubscribed = false
+            subscriber.reconnect()
+        }
+    }
+
+    func client(_ session: WebSocketSession) -> ClientSession {
+        // Every session the server opens was authorized with a ClientSession attached.
+        session.attachment as! ClientSession
+    }
+
+    private static func raiseFileLimit() -> UInt32 {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        limit.rlim_cur = limit.rlim_max
+        _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return UInt32(min(limit.rlim_cur, 1 << 20))
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import Redis
+
+/// Flags win over environment variables, which win over defaults.
+enum Env {
+    static func string(_ flag: String?, _ name: String, default fallback: String) -> String {
+        flag ?? value(name) ?? fallback
+    }
+
+    static func value(_ name: String) -> String? {
+        guard let v = ProcessInfo.processInfo.environment[name], !v.isEmpty else { return nil }
+        return v
+    }
+
+    static func int(_ flag: Int?, _ name: String, default fallback: Int) throws -> Int {
+        if let flag { return flag }
+        guard let raw = value(name) else { return fallback }
+        guard let n = Int(raw) else { throw ValidationError("\(name) must be an integer, got \(raw)") }
+        return n
+    }
+
+    static func redis(_ flag: String?) throws -> RedisConfiguration {
+        let url = string(flag, "REDIS_URL", default: "redis://127.0.0.1:6379/0")
+        guard let configuration = RedisConfiguration(url: url) else {
+            throw ValidationError("REDIS_URL must look like redis://[:password@]host:port/db")
+        }
+        return configuration
+    }
+
+    static func databaseURL(_ flag: String?) -> String {
+        string(flag, "DATABASE_URL", default: "postgres://carthub@127.0.0.1:5432/carthub")
+    }
+
+    static func jwtSecret(_ flag: String?) throws -> [UInt8] {
+        guard let secret = flag ?? value("JWT_SECRET") else {
+            throw ValidationError("JWT_SECRET is required (at least 32 bytes)")
+        }
+        let bytes = Array(secret.utf8)
+        guard bytes.count >= 32 else { throw ValidationError("JWT_SECRET must be at least 32 bytes, got \(bytes.count)") }
+        return bytes
+    }
+
+    /// The checkout's `lua/` when running from `.build/<config>/carthub`, else `./lua`.
+    static func luaDirectory(_ flag: String?) -> String {
+        if let dir = flag ?? value("CARTHUB_LUA_DIR") { return dir }
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let checkout = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for candidate in [checkout.appendingPathComponent("lua").path, "lua"] where FileManager.default.fileExists(atPath: candidate + "/cart.lua") {
+            return candidate
+        }
+        return "lua"
+    }
+}

@@ -1,0 +1,50 @@
+import ArgumentParser
+import CartHub
+import Diagnostics
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a hub: WebSocket and HTTP on one port.")
+
+    @Option(help: "Listen address (CARTHUB_HOST).") var host: String?
+    @Option(help: "Listen port, 0 for any free one (CARTHUB_PORT).") var port: Int?
+    @Option(name: .customLong("redis-url"), help: "Redis URL (REDIS_URL).") var redisURL: String?
+    @Option(name: .customLong("database-url"), help: "Postgres URL (DATABASE_URL).") var databaseURL: String?
+    @Option(name: .customLong("jwt-secret"), help: "HS256 secret, ≥ 32 bytes (JWT_SECRET; prefer the environment).") var jwtSecret: String?
+    @Option(name: .customLong("allowed-origins"), help: "Comma-separated allowed Origins (CARTHUB_ALLOWED_ORIGINS).") var allowedOrigins: String?
+    @Option(help: "Shard count (CARTHUB_SHARDS).") var shards: Int?
+    @Option(name: .customLong("lua-dir"), help: "Folder with the Lua scripts (CARTHUB_LUA_DIR).") var luaDir: String?
+    @Option(name: .customLong("max-quantity"), help: "Largest quantity of one line (CARTHUB_MAX_QUANTITY).") var maxQuantity: Int?
+    @Option(name: .customLong("max-lines"), help: "Most distinct books in a cart (CARTHUB_MAX_LINES).") var maxLines: Int?
+    @Option(name: .customLong("max-sockets-per-user"), help: "Sockets per user on this instance (CARTHUB_MAX_SOCKETS_PER_USER).") var maxSockets: Int?
+    @Option(name: .customLong("rate-limit"), help: "Commands per second per socket (CARTHUB_RATE_LIMIT).") var rateLimit: Int?
+    @Option(name: .customLong("rate-burst"), help: "Burst per socket (CARTHUB_RATE_BURST).") var rateBurst: Int?
+    @Option(name: .customLong("redis-timeout-ms"), help: "Redis command deadline (CARTHUB_REDIS_TIMEOUT_MS).") var redisTimeoutMs: Int?
+
+    func run() throws {
+        Log.configure(from: Env.value("CARTHUB_LOG"))
+        var c = HubConfiguration()
+        c.host = Env.string(host, "CARTHUB_HOST", default: "127.0.0.1")
+        c.port = try Env.int(port, "CARTHUB_PORT", default: 8080)
+        c.redis = try Env.redis(redisURL)
+        c.databaseURL = Env.databaseURL(databaseURL)
+        c.jwtSecret = try Env.jwtSecret(jwtSecret)
+        c.allowedOrigins = Env.string(allowedOrigins, "CARTHUB_ALLOWED_ORIGINS", default: "")
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        c.shards = try Env.int(shards, "CARTHUB_SHARDS", default: 64)
+        c.luaDirectory = Env.luaDirectory(luaDir)
+        c.limits.maxQuantity = Int64(try Env.int(maxQuantity, "CARTHUB_MAX_QUANTITY", default: 99))
+        c.limits.maxLines = try Env.int(maxLines, "CARTHUB_MAX_LINES", default: 100)
+        c.maxSocketsPerUser = try Env.int(maxSockets, "CARTHUB_MAX_SOCKETS_PER_USER", default: 20)
+        c.commandsPerSecond = Double(try Env.int(rateLimit, "CARTHUB_RATE_LIMIT", default: 200))
+        c.commandBurst = Double(try Env.int(rateBurst, "CARTHUB_RATE_BURST", default: 400))
+        c.redisTimeout = Double(try Env.int(redisTimeoutMs, "CARTHUB_REDIS_TIMEOUT_MS", default: 1500)) / 1000
+        guard (1...65536).contains(c.shards) else { throw ValidationError("CARTHUB_SHARDS must be 1...65536") }
+        guard (0...65535).contains(c.port) else { throw ValidationError("CARTHUB_PORT must be 0...65535") }
+        guard (1...9999).contains(c.limits.maxQuantity) else { throw ValidationError("CARTHUB_MAX_QUANTITY must be 1...9999") }
+        guard (1...1000).contains(c.limits.maxLines) else { throw ValidationError("CARTHUB_MAX_LINES must be 1...1000") }
+        guard c.maxSocketsPerUser >= 1, c.commandsPerSecond > 0, c.commandBurst >= 1, c.redisTimeout > 0 else {
+            throw ValidationError("socket cap, rate limit, burst and Redis timeout must be positive")
+        }
+        try Hub(configuration: c).run()
+    }
+}

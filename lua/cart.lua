@@ -1,0 +1,137 @@
+#!lua
+-- Every cart command of one user as one atomic step. Checks come before the first
+-- write (Redis has no rollback); a change bumps the version by exactly one, publishes
+-- the new cart on the user's room and appends its persistence job to the shard outbox.
+--
+-- KEYS: 1 meta hash, 2 lines hash, 3 request outcomes hash, 4 request id log, 5 outbox stream
+-- ARGV: 1 op (get|add|set|remove|clear), 2 userId, 3 requestId, 4 connectionId ("" = none),
+--       5 via, 6 now (ms), 7 now (ISO 8601), 8 room channel, 9 max lines, 10 max quantity,
+--       11 request ids remembered, 12 bookId, 13 quantity, 14 title, 15 unit price (cents),
+--       16 stock
+-- Returns {status, cart JSON, error code, error message}; status is
+-- "ok", "err", or "dup" (a repeated requestId: code "" means it had succeeded).
+
+local op, userId, requestId = ARGV[1], ARGV[2], ARGV[3]
+
+local meta = redis.call('HMGET', KEYS[1], 'v', 'e', 't', 'n', 'u')
+local version = tonumber(meta[1]) or 0
+local epoch = tonumber(meta[2]) or 1
+local total = tonumber(meta[3]) or 0
+local count = tonumber(meta[4]) or 0
+local updatedAt = meta[5] or 'null'
+
+-- The snapshot is built from pre-encoded lines, sorted by bookId, never re-encoded.
+local function snapshot()
+  local flat = redis.call('HGETALL', KEYS[2])
+  local ids, byId = {}, {}
+  for i = 1, #flat, 2 do
+    ids[#ids + 1] = flat[i]
+    byId[flat[i]] = flat[i + 1]
+  end
+  table.sort(ids)
+  local items = {}
+  for i = 1, #ids do items[i] = byId[ids[i]] end
+  return '{"userId":' .. cjson.encode(userId) .. ',"epoch":' .. epoch .. ',"version":' .. version ..
+    ',"items":[' .. table.concat(items, ',') .. '],"totalCents":' .. total ..
+    ',"itemCount":' .. count .. ',"updatedAt":' .. updatedAt .. '}'
+end
+
+if op == 'get' then
+  return {'ok', snapshot(), '', ''}
+end
+
+local prior = redis.call('HGET', KEYS[3], requestId)
+if prior then
+  local code, message = string.match(prior, '^err\t([^\t]*)\t(.*)$')
+  return {'dup', snapshot(), code or '', message or ''}
+end
+
+local function remember(outcome)
+  redis.call('HSET', KEYS[3], requestId, outcome)
+  redis.call('LPUSH', KEYS[4], requestId)
+  local keep = tonumber(ARGV[11])
+  while redis.call('LLEN', KEYS[4]) > keep do
+    redis.call('HDEL', KEYS[3], redis.call('RPOP', KEYS[4]))
+  end
+end
+
+local function fail(code, message)
+  remember('err\t' .. code .. '\t' .. message)
+  return {'err', snapshot(), code, message}
+end
+
+local bookId = ARGV[12]
+local oldQuantity, oldLineTotal = 0, 0
+if bookId ~= '' then
+  local line = redis.call('HGET', KEYS[2], bookId)
+  if line then
+    oldQuantity = tonumber(string.match(line, '"quantity":(%d+)'))
+    oldLineTotal = tonumber(string.match(line, '"lineTotalCents":(%d+)'))
+  end
+end
+
+local newQuantity
+if op == 'add' then
+  newQuantity = oldQuantity + tonumber(ARGV[13])
+elseif op == 'set' then
+  newQuantity = tonumber(ARGV[13])
+elseif op == 'remove' then
+  newQuantity = 0
+end
+
+-- Checks: nothing has been written yet.
+if op == 'set' or op == 'remove' then
+  if oldQuantity == 0 then return fail('NOT_IN_CART', bookId .. ' is not in the cart') end
+elseif op == 'add' then
+  local maxQuantity = tonumber(ARGV[10])
+  if newQuantity > maxQuantity then
+    return fail('QUANTITY_LIMIT', 'at most ' .. maxQuantity .. ' of one book per cart')
+  end
+  if oldQuantity == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[9]) then
+    return fail('CART_LIMIT', 'a cart holds at most ' .. ARGV[9] .. ' different books')
+  end
+elseif op ~= 'clear' then
+  return redis.error_reply('unknown op ' .. op)
+end
+if newQuantity and newQuantity > oldQuantity and newQuantity > tonumber(ARGV[16]) then
+  return fail('INSUFFICIENT_STOCK', 'only ' .. ARGV[16] .. ' of ' .. bookId .. ' in stock')
+end
+
+-- Apply.
+local price, title = tonumber(ARGV[15]), ARGV[14]
+local job = {'u', userId, 'op', op}
+if op == 'clear' then
+  redis.call('DEL', KEYS[2])
+  total, count = 0, 0
+elseif newQuantity == 0 then
+  redis.call('HDEL', KEYS[2], bookId)
+  total = total - oldLineTotal
+  count = count - oldQuantity
+  job = {'u', userId, 'op', 'remove', 'b', bookId}
+else
+  local lineTotal = newQuantity * price
+  redis.call('HSET', KEYS[2], bookId, '{"bookId":' .. cjson.encode(bookId) .. ',"title":' .. cjson.encode(title) ..
+    ',"unitPriceCents":' .. price .. ',"quantity":' .. newQuantity .. ',"lineTotalCents":' .. lineTotal .. '}')
+  total = total - oldLineTotal + lineTotal
+  count = count - oldQuantity + newQuantity
+  job = {'u', userId, 'op', 'put', 'b', bookId, 'q', newQuantity, 'p', price, 't', title}
+end
+version = version + 1
+updatedAt = cjson.encode(ARGV[7])
+redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt)
+remember('ok')
+
+local cart = snapshot()
+local connection = ARGV[4] == '' and 'null' or cjson.encode(ARGV[4])
+redis.call('PUBLISH', ARGV[8], '{"type":"cart.updated","cart":' .. cart .. ',"origin":{"requestId":' ..
+  cjson.encode(requestId) .. ',"connectionId":' .. connection .. ',"via":' .. cjson.encode(ARGV[5]) .. '}}')
+
+job[#job + 1] = 'e'
+job[#job + 1] = epoch
+job[#job + 1] = 'v'
+job[#job + 1] = version
+job[#job + 1] = 'at'
+job[#job + 1] = ARGV[6]
+redis.call('XADD', KEYS[5], '*', unpack(job))
+
+return {'ok', cart, '', ''}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# One-command demo: dev Redis/Postgres, release build, migrate, import the demo
+# catalog, start the worker (if the binary has one) and serve on CARTHUB_PORT
+# (default 8080).  Stop the services afterwards with: scripts/services.sh stop dev
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+SERVICES="$ROOT/scripts/services.sh"
+bash "$SERVICES" start dev
+eval "$(bash "$SERVICES" env dev)"
+export REDIS_URL DATABASE_URL
+
+swift build -c release
+
+if [[ -z ${JWT_SECRET:-} ]]; then
+    secret_file="$ROOT/scripts/.data/dev/jwt.secret"
+    if [[ ! -s $secret_file ]]; then
+        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret_file.tmp" &&
+            mv "$secret_file.tmp" "$secret_file")
+    fi
+    JWT_SECRET=$(tr -d ' \n\r' <"$secret_file")
+fi
+export JWT_SECRET
+export CARTHUB_PORT=${CARTHUB_PORT:-8080}
+export CARTHUB_LUA_DIR=${CARTHUB_LUA_DIR:-$ROOT/lua}
+
+BIN=.build/release/carthub
+[[ -x $BIN ]] || { echo "run.sh: error: $BIN not found after build" >&2; exit 1; }
+
+"$BIN" migrate
+"$BIN" catalog import scripts/demo-catalog.json
+
+worker_pid=""
+if "$BIN" worker --help >/dev/null 2>&1; then
+    "$BIN" worker &
+    worker_pid=$!
+fi
+
+token=$("$BIN" token --user demo-user --ttl 86400)
+
+cat <<INFO
+
+==================== carthub demo ====================
+  Web UI:      http://127.0.0.1:$CARTHUB_PORT/
+  Demo token:  $token   (user demo-user, valid 24 h)
+  CLI client:  $BIN client --url ws://127.0.0.1:$CARTHUB_PORT/ws --token $token
+  Stop the demo services later with: scripts/services.sh stop dev
+======================================================
+
+INFO
+
+if [[ -z $worker_pid ]]; then
+    exec "$BIN" serve
+fi
+
+# A worker is running in the background: keep this shell around so the worker
+# is stopped when serve exits (an exec'd serve could not run the trap).
+stop_worker() {
+    if kill -0 "$worker_pid" 2>/dev/null; then
+        kill -TERM "$worker_pid" 2>/dev/null || true
+        wait "$worker_pid" 2>/dev/null || true
+    fi
+}
+trap stop_worker EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+rc=0
+"$BIN" serve || rc=$?
+exit "$rc"

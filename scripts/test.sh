@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The single test command: start the test-profile Redis/Postgres, build, run
+# `swift test` against them.  Extra arguments go to `swift test`, e.g.
+#   scripts/test.sh --filter IntegrationTests
+# Test services are stopped on exit unless KEEP_SERVICES=1 or they were already
+# running before this script started (so a concurrent run is not cut off).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+
+if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
+    export PATH="/opt/swift/usr/bin:$PATH"
+fi
+
+# Many sockets in the integration tests; raise the fd limit as far as allowed.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+SERVICES="$ROOT/scripts/services.sh"
+
+already_running=0
+bash "$SERVICES" status test >/dev/null 2>&1 && already_running=1
+
+cleanup() {
+    if [[ ${KEEP_SERVICES:-0} != 1 && $already_running == 0 ]]; then
+        bash "$SERVICES" stop test || true
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+bash "$SERVICES" start test
+eval "$(bash "$SERVICES" env test)"
+export REDIS_URL DATABASE_URL
+export CARTHUB_BIN="$ROOT/.build/debug/carthub"
+export CARTHUB_LUA_DIR="$ROOT/lua"
+
+swift build
+
+rc=0
+swift test "$@" || rc=$?
+exit "$rc"
