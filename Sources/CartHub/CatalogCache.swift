@@ -11,6 +11,8 @@ import Storage
 final class CatalogCache: @unchecked Sendable {
     private var books: [String: Book] = [:]
     private(set) var isLoaded = false
+    /// Called after every successful load.
+    var onLoaded: (() -> Void)?
     private var loading = false
     private var reloadRequested = false
     private let loop: EventLoop
@@ -47,6 +49,7 @@ final class CatalogCache: @unchecked Sendable {
             books = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
             if !isLoaded { Log.info("catalog loaded: \(books.count) books") }
             isLoaded = true
+            onLoaded?()
         case .failure(let error):
             Log.warning("catalog load failed: \(error); retrying in 2 s")
             loop.schedule(after: 2) { [weak self] in self?.reload() }

@@ -42,26 +42,25 @@ public final class Hub {
         carts = CartService(redis: redis, script: script, catalog: catalog, configuration: configuration)
     }
 
-    /// Serves until SIGTERM/SIGINT, then drains and returns.
+    /// Serves until SIGTERM/SIGINT, then drains and exits. The port opens only once
+    /// Redis answers and the catalog is loaded, so no client meets a half-started hub.
     public func run() throws {
-        var socketConfiguration = WebSocketServerConfiguration()
-        socketConfiguration.host = configuration.host
-        socketConfiguration.port = configuration.port
-        socketConfiguration.maxMessageBytes = configuration.limits.maxMessageBytes
-        socketConfiguration.slowConsumerCloseCode = CloseCode.slowConsumer
-        socketConfiguration.fdLimit = Self.raiseFileLimit()
-        let server = try WebSocketServer(loop: loop, configuration: socketConfiguration, delegate: self)
-        self.server = server
-        authenticator = Authenticator(codec: codec, allowedOrigins: configuration.effectiveOrigins(listeningPort: server.port))
-
-        redis.onReady = { [unowned self] in script.load(on: redis) }
-        subscriber.onReady = { [unowned self] in catalog.reload() }
+        redis.onReady = { [unowned self] in
+            script.load(on: redis)
+            startListeningWhenReady()
+        }
+        subscriber.onReady = { [unowned self] in
+            // Catalog changes published while we were away were missed.
+            catalog.reload()
+            startListeningWhenReady()
+        }
         subscriber.onDown = { [unowned self] _ in
             heartbeatSubscribed = false
             for room in rooms.values { room.subscribed = false }
         }
         subscriber.onSubscribed = { [unowned self] channel in subscribed(channel) }
         subscriber.onMessage = { [unowned self] channel, payload in received(channel, payload) }
+        catalog.onLoaded = { [unowned self] in startListeningWhenReady() }
         subscriber.subscribe(heartbeatChannel)
         subscriber.subscribe(CartKeys.catalogChannel)
         redis.start()
@@ -73,12 +72,30 @@ public final class Hub {
         }
         loop.onSignal(SIGTERM) { [unowned self] in beginShutdown() }
         loop.onSignal(SIGINT) { [unowned self] in beginShutdown() }
+        loop.run()
+    }
 
+    private func startListeningWhenReady() {
+        guard server == nil, !draining, redis.isReady, subscriber.isReady, catalog.isLoaded else { return }
+        var socketConfiguration = WebSocketServerConfiguration()
+        socketConfiguration.host = configuration.host
+        socketConfiguration.port = configuration.port
+        socketConfiguration.maxMessageBytes = configuration.limits.maxMessageBytes
+        socketConfiguration.slowConsumerCloseCode = CloseCode.slowConsumer
+        socketConfiguration.fdLimit = Self.raiseFileLimit()
+        let server: WebSocketServer
+        do {
+            server = try WebSocketServer(loop: loop, configuration: socketConfiguration, delegate: self)
+        } catch {
+            Log.error("\(error)")
+            exit(1)
+        }
+        self.server = server
+        authenticator = Authenticator(codec: codec, allowedOrigins: configuration.effectiveOrigins(listeningPort: server.port))
         Log.info("carthub \(instanceId) listening on http://\(configuration.host):\(server.port) (ws path /ws)")
         // Machine-readable line for scripts and tests that start a hub on port 0.
-        print("LISTENING \(configuration.host) \(server.port)")
+        print("LISTENING \(configuration.host) \(server.port) \(instanceId)")
         fflush(nil)
-        loop.run()
     }
 
     // MARK: Fan-out
