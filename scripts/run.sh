@@ -48,7 +48,7 @@ token=$("$BIN" token --user demo-user --ttl 86400)
 cat <<INFO
 
 ==================== carthub demo ====================
-  Web UI:      http://127.0.0.1:$CARTHUB_PORT/
+  Socket:      ws://127.0.0.1:$CARTHUB_PORT/ws   (health: http://127.0.0.1:$CARTHUB_PORT/healthz)
   Demo token:  $token   (user demo-user, valid 24 h)
   CLI client:  $BIN client --url ws://127.0.0.1:$CARTHUB_PORT/ws --token $token
   Stop the demo services later with: scripts/services.sh stop dev

@@ -41,13 +41,14 @@ enum Env {
         return bytes
     }
 
-    /// The checkout's `lua/` when running from `.build/<config>/carthub`, else `./lua`.
+    /// The nearest `lua/` above the executable (the checkout's, for `.build/<config>/carthub`), else `./lua`.
     static func luaDirectory(_ flag: String?) -> String {
         if let dir = flag ?? value("CARTHUB_LUA_DIR") { return dir }
-        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let checkout = executable.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for candidate in [checkout.appendingPathComponent("lua").path, "lua"] where FileManager.default.fileExists(atPath: candidate + "/cart.lua") {
-            return candidate
+        var folder = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        for _ in 0..<5 {
+            let candidate = folder.appendingPathComponent("lua")
+            if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("cart.lua").path) { return candidate.path }
+            folder.deleteLastPathComponent()
         }
         return "lua"
     }
