@@ -11,6 +11,8 @@ final class ClientSession {
     var inFlight = 0
     /// The hello snapshot went out; room events may follow it.
     var greeted = false
+    /// Replies to commands that completed before the hello went out: `hello` stays first.
+    var heldReplies: [String] = []
 
     init(userId: String, connectionId: String, expiresAt: Int64, sessionId: String?, bucket: TokenBucket) {
         self.userId = userId

@@ -11,8 +11,11 @@ extension Hub {
         draining = true
         Log.info("shutting down: draining \(server?.sessionCount ?? 0) sockets")
         for room in rooms.values {
-            for session in room.sessions where client(session).inFlight == 0 {
-                session.close(code: CloseCode.goingAway, reason: "server shutting down")
+            for session in room.sessions {
+                let client = client(session)
+                for reply in client.heldReplies { session.send(reply) }
+                client.heldReplies = []
+                if client.inFlight == 0 { session.close(code: CloseCode.goingAway, reason: "server shutting down") }
             }
         }
         let deadline = loop.now + configuration.shutdownGraceSeconds - 0.5

@@ -54,10 +54,10 @@ extension Hub: WebSocketServerDelegate {
     public func sessionReceivedBinary(_ session: WebSocketSession) {
         let client = client(session)
         guard client.bucket.take(now: loop.now) else {
-            session.send(ServerFrame.replyError(requestId: nil, error: Self.rateLimited))
+            reply(ServerFrame.replyError(requestId: nil, error: Self.rateLimited), to: session)
             return
         }
-        session.send(ServerFrame.replyError(requestId: nil, error: CartError(.badRequest, "binary frames are not supported; send JSON text frames")))
+        reply(ServerFrame.replyError(requestId: nil, error: CartError(.badRequest, "binary frames are not supported; send JSON text frames")), to: session)
     }
 
     public func session(_ session: WebSocketSession, received message: UnsafeRawBufferPointer) {
@@ -65,19 +65,19 @@ extension Hub: WebSocketServerDelegate {
         let parsed = CommandParser.parse(Array(message), limits: configuration.limits)
         guard client.bucket.take(now: loop.now) else {
             let requestId = try? parsed.get().requestId
-            session.send(ServerFrame.replyError(requestId: requestId, error: Self.rateLimited))
+            reply(ServerFrame.replyError(requestId: requestId, error: Self.rateLimited), to: session)
             return
         }
         let request: ClientRequest
         switch parsed {
         case .failure(let rejected):
-            session.send(ServerFrame.replyError(requestId: rejected.requestId, error: rejected.error))
+            reply(ServerFrame.replyError(requestId: rejected.requestId, error: rejected.error), to: session)
             return
         case .success(let ok):
             request = ok
         }
         guard !draining else {
-            session.send(ServerFrame.replyError(requestId: request.requestId, error: CartError(.shuttingDown, "server is shutting down; reconnect")))
+            reply(ServerFrame.replyError(requestId: request.requestId, error: CartError(.shuttingDown, "server is shutting down; reconnect")), to: session)
             return
         }
         client.inFlight += 1
@@ -85,14 +85,29 @@ extension Hub: WebSocketServerDelegate {
         carts.execute(request.command, userId: client.userId, origin: origin, now: wallClockMilliseconds()) { [weak self, weak session] result in
             client.inFlight -= 1
             guard let self, let session else { return }
-            switch result {
-            case .success(let cart): session.send(ServerFrame.replyOK(requestId: request.requestId, cart: cart))
-            case .failure(let error): session.send(ServerFrame.replyError(requestId: request.requestId, error: error))
+            let reply = switch result {
+            case .success(let cart): ServerFrame.replyOK(requestId: request.requestId, cart: cart)
+            case .failure(let error): ServerFrame.replyError(requestId: request.requestId, error: error)
             }
+            self.reply(reply, to: session)
             if draining && client.inFlight == 0 { session.close(code: CloseCode.goingAway, reason: "server shutting down") }
         }
     }
 
+    /// Replies wait until the socket got its `hello`, which stays the first message,
+    /// except while draining, when answering beats ordering.
+    func reply(_ frame: String, to session: WebSocketSession) {
+        let client = client(session)
+        if client.greeted || draining {
+            session.send(frame)
+        } else if client.heldReplies.count < Self.maxHeldReplies {
+            client.heldReplies.append(frame)
+        } else {
+            session.close(code: CloseCode.slowConsumer, reason: "too many commands before hello", flush: false)
+        }
+    }
+
+    static let maxHeldReplies = 1024
     static let rateLimited = CartError(.rateLimited, "too many commands; slow down")
 
     /// Sockets whose token expired must re-authenticate (web-client-protocol.md).

@@ -134,6 +134,8 @@ public final class Hub {
                 } else {
                     client.greeted = true
                     session.send(ServerFrame.hello(userId: client.userId, connectionId: client.connectionId, cart: cart))
+                    for reply in client.heldReplies { session.send(reply) }
+                    client.heldReplies = []
                 }
             case .failure:
                 // Redis is away; try again until it is back or the socket leaves.

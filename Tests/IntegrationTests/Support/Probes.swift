@@ -105,3 +105,14 @@ extension JSONValue {
         return items.first { $0["bookId"]?.stringValue == bookId }?["quantity"]?.intValue ?? 0
     }
 }
+
+/// Reads JSON text messages from a raw client (for sockets CartSocket cannot open).
+struct CartSocketReader {
+    let ws: WebSocketClient
+    init(_ ws: WebSocketClient) throws { self.ws = ws }
+
+    func next(timeout: Double) throws -> JSONValue {
+        let text = try ws.receiveText(timeout: timeout) { _ in true }
+        return try JSONValue.parse(text)
+    }
+}
