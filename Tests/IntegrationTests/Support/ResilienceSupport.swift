@@ -1,0 +1,204 @@
+import CartDomain
+import Foundation
+import JSON
+import Postgres
+import Redis
+import Storage
+import Testing
+import WebSocketClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// Helpers for the resilience and lifecycle tests: a Redis of a test's own (the shared
+// one must never go down), Redis client bookkeeping, big catalogs, polling.
+
+/// A `redis-server` only one test uses, on a free loopback port, without persistence:
+/// the test may kill, stop and restart it. Killed when the test lets go of it.
+final class PrivateRedis: @unchecked Sendable {
+    let port: Int
+    let password = "private-redis-\(UUID().uuidString.prefix(8).lowercased())"
+    private var process: Process?
+
+    init() throws {
+        port = try freeLoopbackPort()
+        try start()
+    }
+
+    deinit { kill() }
+
+    /// For `HubProcess(environment:)`.
+    var url: String { "redis://:\(password)@127.0.0.1:\(port)/0" }
+    var hubEnvironment: [String: String] { ["REDIS_URL": url] }
+    var configuration: RedisConfiguration { RedisConfiguration(host: "127.0.0.1", port: port, password: password) }
+
+    /// Starts (or restarts, on the same port) and waits until it answers PING.
+    func start(timeout: Double = 10) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--requirepass", password,
+            "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", NSTemporaryDirectory(),
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if let redis = try? BlockingRedisConnection(configuration, timeoutSeconds: 1),
+               case .status("PONG")? = try? redis.command(["PING"]) {
+                return
+            }
+            guard process.isRunning else { break }
+            usleep(50_000)
+        }
+        kill()
+        Issue.record("private redis-server on port \(port) did not come up within \(timeout) s")
+        throw HubStartError()
+    }
+
+    /// SIGKILL: the connections die with it, as in a crash.
+    func kill() {
+        guard let process else { return }
+        self.process = nil
+        if process.isRunning {
+            Glibc.kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+    }
+
+    /// SIGSTOP: connections stay open but nothing is answered.
+    func pause() { signal(SIGSTOP) }
+    /// SIGCONT after `pause()`.
+    func resume() { signal(SIGCONT) }
+
+    private func signal(_ number: Int32) {
+        guard let process, process.isRunning else { return }
+        Glibc.kill(process.processIdentifier, number)
+    }
+}
+
+/// A port nothing listens on right now (the kernel picks it).
+func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    try #require(fd >= 0, "socket() failed")
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_port = 0
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+            bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
+        }
+    }
+    try #require(bound, "cannot bind a loopback port")
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+// MARK: Redis clients of a hub
+
+/// One line of CLIENT LIST.
+struct RedisClientEntry {
+    var id: String
+    var name: String
+}
+
+extension BlockingRedisConnection {
+    func clientList() throws -> [RedisClientEntry] {
+        guard let text = try command(["CLIENT", "LIST"]).stringValue else { return [] }
+        return text.split(whereSeparator: \.isNewline).map { line in
+            var fields: [Substring: Substring] = [:]
+            for pair in line.split(separator: " ") {
+                guard let eq = pair.firstIndex(of: "=") else { continue }
+                fields[pair[..<eq]] = pair[pair.index(after: eq)...]
+            }
+            return RedisClientEntry(id: String(fields["id"] ?? ""), name: String(fields["name"] ?? ""))
+        }
+    }
+
+    /// CLIENT KILL ID of the one connection named `name`; returns its id.
+    @discardableResult
+    func killClient(named name: String) throws -> String {
+        let matches = try clientList().filter { $0.name == name }
+        try #require(matches.count == 1, "expected exactly one Redis connection named \(name), found \(matches.count)")
+        let id = matches[0].id
+        let killed = try command(["CLIENT", "KILL", "ID", id])
+        try #require(killed == .integer(1), "CLIENT KILL ID \(id) answered \(killed)")
+        return id
+    }
+}
+
+extension HubProcess {
+    var commandConnectionName: String { "carthub-\(instanceId)-cmd" }
+    var subscriberConnectionName: String { "carthub-\(instanceId)-sub" }
+
+    /// GET (or another method) on the hub's HTTP side.
+    func http(_ path: String, method: String = "GET") throws -> HTTPResponse {
+        try HTTPClient.request(method, httpBase + path)
+    }
+}
+
+// MARK: Catalogs and carts
+
+extension TestCatalog {
+    /// `count` books whose titles are `titleLength` characters long, so carts (and
+    /// every `cart.updated`) get big: about `count × (titleLength + 100)` bytes.
+    init(_ label: String, count: Int, titleLength: Int, stock: Int64 = 100_000) throws {
+        let prefix = TestEnvironment.uniquePrefix(label)
+        self.prefix = prefix
+        books = (0..<count).map { i in
+            let head = "Book \(i) of \(prefix): "
+            let title = head + String(repeating: "long title ", count: titleLength / 11 + 1).prefix(titleLength - head.count)
+            return Book(id: "\(prefix)-\(i)", title: String(title), author: "Tester", priceCents: Int64(100 + i), stock: stock)
+        }
+        let db = try TestEnvironment.postgres()
+        _ = try Migrator(connection: db).migrate()
+        _ = try CatalogStore.upsert(db, books)
+    }
+}
+
+/// The version of a user's cart as Redis holds it (0 when the cart was never changed).
+func storedCartVersion(user: String, redis: BlockingRedisConnection) throws -> Int64 {
+    let keys = CartKeys(userId: user, shards: 64)
+    return try redis.command(["HGET", keys.meta, "v"]).intValue ?? 0
+}
+
+// MARK: Waiting
+
+/// Calls `attempt` until it returns a value or `seconds` pass; the last error or nil
+/// result is reported as `what` did not happen.
+func eventually<T>(within seconds: Double, every interval: Double = 0.1, _ what: String, _ attempt: () throws -> T?) throws -> T {
+    let deadline = Date().addingTimeInterval(seconds)
+    var lastProblem = "never succeeded"
+    while true {
+        do {
+            if let value = try attempt() { return value }
+        } catch {
+            lastProblem = "\(error)"
+        }
+        guard Date() < deadline else { break }
+        usleep(UInt32(interval * 1_000_000))
+    }
+    Issue.record("\(what) did not happen within \(seconds) s (last: \(lastProblem))")
+    throw WaitTimedOut(what: what)
+}
+
+struct WaitTimedOut: Error, CustomStringConvertible {
+    var what: String
+    var description: String { "timed out waiting: \(what)" }
+}
+
+/// Seconds since `start`, rounded for messages.
+func seconds(since start: Date) -> Double {
+    (Date().timeIntervalSince(start) * 1000).rounded() / 1000
+}
+
+extension CartSocket {
+    /// The next message of any kind (nothing is kept in the inbox).
+    func anyMessage(timeout: Double = 10) throws -> JSONValue {
+        try next(timeout: timeout) { _ in true }
+    }
+}
