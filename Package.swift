@@ -41,9 +41,10 @@ let package = Package(
 
         // The product.
         .target(name: "Storage", dependencies: ["Postgres", "CartDomain", "JSON"], resources: [.copy("Migrations")]),
+        .target(name: "Persistence", dependencies: ["CartDomain", "Redis", "Postgres", "Storage", "JSON", "Diagnostics"]),
         .target(
             name: "CartHub",
-            dependencies: ["CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "WebSocketServer", "Diagnostics"]
+            dependencies: ["CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics"]
         ),
         .executableTarget(
             name: "carthub",

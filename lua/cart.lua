@@ -3,13 +3,18 @@
 -- write (Redis has no rollback); a change bumps the version by exactly one, publishes
 -- the new cart on the user's room and appends its persistence job to the shard outbox.
 --
--- KEYS: 1 meta hash, 2 lines hash, 3 request outcomes hash, 4 request id log, 5 outbox stream
--- ARGV: 1 op (get|add|set|remove|clear), 2 userId, 3 requestId, 4 connectionId ("" = none),
---       5 via, 6 now (ms), 7 now (ISO 8601), 8 room channel, 9 max lines, 10 max quantity,
---       11 request ids remembered, 12 bookId, 13 quantity, 14 title, 15 unit price (cents),
---       16 stock
--- Returns {status, cart JSON, error code, error message}; status is
--- "ok", "err", or "dup" (a repeated requestId: code "" means it had succeeded).
+-- KEYS: 1 meta hash, 2 lines hash, 3 request outcomes hash, 4 request id log, 5 outbox stream,
+--       6 the shard's generation marker, 7 the shard's cart index (set of user ids)
+-- ARGV: 1 op (get|add|set|remove|clear|rehydrate), 2 userId, 3 requestId, 4 connectionId
+--       ("" = none), 5 via, 6 now (ms), 7 now (ISO 8601), 8 room channel, 9 max lines,
+--       10 max quantity, 11 request ids remembered, 12 bookId, 13 quantity, 14 title,
+--       15 unit price (cents), 16 stock
+--       rehydrate: 12 epoch, 13 version, 14 total (cents), 15 updatedAt (ISO or ""), then
+--       4 per line: bookId, quantity, unit price, title
+-- Returns {status, cart JSON, error code, error message}; status is "ok", "err",
+-- "dup" (a repeated requestId: code "" means it had succeeded), or "missing": the cart
+-- is not in Redis and the shard's state was lost, so the caller must rehydrate it from
+-- Postgres first (a missing cart in a shard with its generation marker is a new cart).
 
 local op, userId, requestId = ARGV[1], ARGV[2], ARGV[3]
 
@@ -19,6 +24,11 @@ local epoch = tonumber(meta[2]) or 1
 local total = tonumber(meta[3]) or 0
 local count = tonumber(meta[4]) or 0
 local updatedAt = meta[5] or 'null'
+
+local function encodeLine(bookId, title, price, quantity)
+  return '{"bookId":' .. cjson.encode(bookId) .. ',"title":' .. cjson.encode(title) ..
+    ',"unitPriceCents":' .. price .. ',"quantity":' .. quantity .. ',"lineTotalCents":' .. quantity * price .. '}'
+end
 
 -- The snapshot is built from pre-encoded lines, sorted by bookId, never re-encoded.
 local function snapshot()
@@ -36,7 +46,27 @@ local function snapshot()
     ',"itemCount":' .. count .. ',"updatedAt":' .. updatedAt .. '}'
 end
 
-if op == 'get' then
+if not meta[1] then
+  if op == 'rehydrate' then
+    -- First access after a loss: load the Postgres copy under a new epoch, once.
+    epoch, version, total = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
+    updatedAt = ARGV[15] == '' and 'null' or cjson.encode(ARGV[15])
+    count = 0
+    for i = 16, #ARGV, 4 do
+      local quantity, price = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+      redis.call('HSET', KEYS[2], ARGV[i], encodeLine(ARGV[i], ARGV[i + 3], price, quantity))
+      count = count + quantity
+    end
+    redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt)
+    redis.call('SADD', KEYS[7], userId)
+    return {'ok', snapshot(), '', ''}
+  end
+  if redis.call('EXISTS', KEYS[6]) == 0 then
+    return {'missing', '', '', ''}
+  end
+end
+
+if op == 'get' or op == 'rehydrate' then
   return {'ok', snapshot(), '', ''}
 end
 
@@ -110,8 +140,7 @@ elseif newQuantity == 0 then
   job = {'u', userId, 'op', 'remove', 'b', bookId}
 else
   local lineTotal = newQuantity * price
-  redis.call('HSET', KEYS[2], bookId, '{"bookId":' .. cjson.encode(bookId) .. ',"title":' .. cjson.encode(title) ..
-    ',"unitPriceCents":' .. price .. ',"quantity":' .. newQuantity .. ',"lineTotalCents":' .. lineTotal .. '}')
+  redis.call('HSET', KEYS[2], bookId, encodeLine(bookId, title, price, newQuantity))
   total = total - oldLineTotal + lineTotal
   count = count - oldQuantity + newQuantity
   job = {'u', userId, 'op', 'put', 'b', bookId, 'q', newQuantity, 'p', price, 't', title}
@@ -119,6 +148,7 @@ end
 version = version + 1
 updatedAt = cjson.encode(ARGV[7])
 redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt)
+redis.call('SADD', KEYS[7], userId)
 remember('ok')
 
 local cart = snapshot()
@@ -130,6 +160,8 @@ job[#job + 1] = 'e'
 job[#job + 1] = epoch
 job[#job + 1] = 'v'
 job[#job + 1] = version
+job[#job + 1] = 'tot'
+job[#job + 1] = total
 job[#job + 1] = 'at'
 job[#job + 1] = ARGV[6]
 redis.call('XADD', KEYS[5], '*', unpack(job))

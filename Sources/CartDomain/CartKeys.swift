@@ -36,10 +36,21 @@ public struct CartKeys: Sendable, Equatable {
     /// Pub/sub channel of the user's room.
     public var channel: String { Self.channel(userId: userId) }
 
+    /// Present while the shard's Redis state is the loaded one (see `Generation`).
+    public var generationMarker: String { Self.generationMarker(shard: shard) }
+    /// Set of the user ids with a cart in this shard (walked by reconciliation).
+    public var cartIndex: String { Self.cartIndex(shard: shard) }
+
     /// In the order the cart script expects them as KEYS.
-    public var scriptKeys: [String] { [meta, lines, requests, requestLog, outbox] }
+    public var scriptKeys: [String] { [meta, lines, requests, requestLog, outbox, generationMarker, cartIndex] }
 
     public static func outbox(shard: Int) -> String { "jobs:{s:\(shard)}" }
+    public static func generationMarker(shard: Int) -> String { "gen:{s:\(shard)}" }
+    public static func cartIndex(shard: Int) -> String { "carts:{s:\(shard)}" }
+    /// Exists while Redis holds a loaded state; missing means Redis lost its data.
+    public static let generation = "carthub:generation"
+    /// Taken by the one process that rebuilds after a loss.
+    public static let rebuildLock = "carthub:rebuild-lock"
     public static func channel(userId: String) -> String { "room:\(userId)" }
     /// Published when the catalog changed; hubs reload their cache.
     public static let catalogChannel = "catalog:changed"

@@ -1,6 +1,7 @@
 import CartDomain
 import Diagnostics
 import Redis
+import Storage
 
 /// Runs cart commands through the cart script; every transport (socket, REST) comes here.
 final class CartService {
@@ -8,11 +9,15 @@ final class CartService {
     let script: CartScript
     let catalog: CatalogCache
     let configuration: HubConfiguration
+    let database: DatabaseThread
+    /// Users whose cart is being loaded from Postgres, with the commands waiting for it.
+    private var rehydrating: [String: [(CartError?) -> Void]] = [:]
 
-    init(redis: RedisConnection, script: CartScript, catalog: CatalogCache, configuration: HubConfiguration) {
+    init(redis: RedisConnection, script: CartScript, catalog: CatalogCache, database: DatabaseThread, configuration: HubConfiguration) {
         self.redis = redis
         self.script = script
         self.catalog = catalog
+        self.database = database
         self.configuration = configuration
     }
 
@@ -25,6 +30,10 @@ final class CartService {
 
     /// Completes with the cart snapshot (JSON) after the command, or the reason it was refused.
     func execute(_ command: CartCommand, userId: String, origin: Origin, now: Int64, _ completion: @escaping (Result<String, CartError>) -> Void) {
+        run(command, userId: userId, origin: origin, now: now, mayRehydrate: true, completion)
+    }
+
+    private func run(_ command: CartCommand, userId: String, origin: Origin, now: Int64, mayRehydrate: Bool, _ completion: @escaping (Result<String, CartError>) -> Void) {
         var book: Book?
         switch command {
         case .add(let id, _), .setQuantity(let id, _):
@@ -51,8 +60,60 @@ final class CartService {
             String(configuration.limits.maxLines), String(configuration.limits.maxQuantity), String(configuration.rememberedRequests),
             command.bookId ?? "", String(quantity), book?.title ?? "", String(book?.priceCents ?? 0), String(book?.stock ?? 0),
         ]
-        script.run(on: redis, keys: keys.scriptKeys, args: args) { result in
-            completion(Self.outcome(result))
+        script.run(on: redis, keys: keys.scriptKeys, args: args) { [weak self] result in
+            guard let self, case .success(.array(let parts)) = result, parts.first?.stringValue == "missing" else {
+                completion(Self.outcome(result))
+                return
+            }
+            guard mayRehydrate else {
+                completion(.failure(CartError(.unavailable, "the cart could not be restored; retry shortly")))
+                return
+            }
+            rehydrate(userId) { [weak self] error in
+                guard let self else { return }
+                if let error { return completion(.failure(error)) }
+                run(command, userId: userId, origin: origin, now: now, mayRehydrate: false, completion)
+            }
+        }
+    }
+
+    /// Loads a cart Redis lost from Postgres under a new epoch. Concurrent first
+    /// accesses on this hub share one load; across hubs the script writes only once.
+    /// Without Postgres the user gets UNAVAILABLE, never an empty cart.
+    private func rehydrate(_ userId: String, _ done: @escaping (CartError?) -> Void) {
+        if rehydrating[userId] != nil {
+            rehydrating[userId]?.append(done)
+            return
+        }
+        rehydrating[userId] = [done]
+        let finish: (CartError?) -> Void = { [weak self] error in
+            for waiter in self?.rehydrating.removeValue(forKey: userId) ?? [] { waiter(error) }
+        }
+        database.run({ try CartStore.load($0, userId: userId) }) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .failure(let error):
+                Log.warning("cannot rehydrate the cart of \(userId): \(error)")
+                finish(CartError(.unavailable, "the cart store is recovering and Postgres is unavailable; retry shortly"))
+            case .success(let stored):
+                let keys = CartKeys(userId: userId, shards: configuration.shards)
+                var args = ["rehydrate", userId, "", "", "", "0", "", keys.channel, "0", "0", "0"]
+                if let stored {
+                    args += [String(stored.version.epoch + 1), "0", String(stored.totalCents), stored.updatedAt ?? ""]
+                    for (book, line) in stored.lines.sorted(by: { $0.key < $1.key }) {
+                        args += [book, String(line.quantity), String(line.unitPriceCents), line.title]
+                    }
+                } else {
+                    args += ["1", "0", "0", ""]
+                }
+                script.run(on: redis, keys: keys.scriptKeys, args: args) { result in
+                    if case .success(.array(let parts)) = result, parts.first?.stringValue == "ok" {
+                        finish(nil)
+                    } else {
+                        finish(CartError(.unavailable, "the cart could not be restored; retry shortly"))
+                    }
+                }
+            }
         }
     }
 

@@ -1,14 +1,11 @@
 import CartDomain
 import Diagnostics
 import EventLoop
-import Foundation
-import Postgres
 import Storage
 
 /// The books the hub prices carts with: loaded from Postgres off the loop thread,
 /// swapped in on the loop thread, reloaded whenever `catalog:changed` is published.
-/// Loop-confined: only the load closure crosses threads, and it touches no state.
-final class CatalogCache: @unchecked Sendable {
+final class CatalogCache {
     private var books: [String: Book] = [:]
     private(set) var isLoaded = false
     /// Called after every successful load.
@@ -16,16 +13,14 @@ final class CatalogCache: @unchecked Sendable {
     private var loading = false
     private var reloadRequested = false
     private let loop: EventLoop
-    private let databaseURL: String
+    private let database: DatabaseThread
 
-    init(loop: EventLoop, databaseURL: String) {
+    init(loop: EventLoop, database: DatabaseThread) {
         self.loop = loop
-        self.databaseURL = databaseURL
+        self.database = database
     }
 
     func book(_ id: String) -> Book? { books[id] }
-
-    var count: Int { books.count }
 
     /// Loads now, or once more after the load in progress (changes may have raced it).
     func reload() {
@@ -34,12 +29,7 @@ final class CatalogCache: @unchecked Sendable {
             return
         }
         loading = true
-        let url = databaseURL
-        let loop = loop
-        Thread.detachNewThread {
-            let result: Result<[Book], Error> = Result { try CatalogStore.loadAll(PostgresConnection(url: url)) }
-            loop.post { [self] in finished(result) }
-        }
+        database.run({ try CatalogStore.loadAll($0) }) { [weak self] result in self?.finished(result) }
     }
 
     private func finished(_ result: Result<[Book], Error>) {

@@ -16,6 +16,7 @@ public final class Hub {
     let redis: RedisConnection
     let subscriber: RedisConnection
     let catalog: CatalogCache
+    let database: DatabaseThread
     let carts: CartService
     let script: CartScript
     let codec: JWTCodec
@@ -23,6 +24,9 @@ public final class Hub {
     var server: WebSocketServer?
     var authenticator: Authenticator?
     var rooms: [String: Room] = [:]
+    /// The Redis generation this hub serves; nil until known.
+    var generation: String?
+    var generationCheckInFlight = false
     var draining = false
     var nextConnection: UInt64 = 0
 
@@ -38,8 +42,9 @@ public final class Hub {
         script = try CartScript(directory: configuration.luaDirectory)
         redis = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-cmd", commandTimeout: configuration.redisTimeout)
         subscriber = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-sub", role: .subscriber, commandTimeout: configuration.redisTimeout)
-        catalog = CatalogCache(loop: loop, databaseURL: configuration.databaseURL)
-        carts = CartService(redis: redis, script: script, catalog: catalog, configuration: configuration)
+        database = DatabaseThread(loop: loop, url: configuration.databaseURL)
+        catalog = CatalogCache(loop: loop, database: database)
+        carts = CartService(redis: redis, script: script, catalog: catalog, database: database, configuration: configuration)
     }
 
     /// Serves until SIGTERM/SIGINT, then drains and exits. The port opens only once
@@ -47,7 +52,7 @@ public final class Hub {
     public func run() throws {
         redis.onReady = { [unowned self] in
             script.load(on: redis)
-            startListeningWhenReady()
+            checkGeneration()
         }
         subscriber.onReady = { [unowned self] in
             // Catalog changes published while we were away were missed.
@@ -68,6 +73,7 @@ public final class Hub {
 
         loop.schedule(after: 1, repeat: 1) { [unowned self] in
             beat()
+            checkGeneration()
             closeExpiredSessions()
         }
         loop.onSignal(SIGTERM) { [unowned self] in beginShutdown() }
@@ -75,8 +81,8 @@ public final class Hub {
         loop.run()
     }
 
-    private func startListeningWhenReady() {
-        guard server == nil, !draining, redis.isReady, subscriber.isReady, catalog.isLoaded else { return }
+    func startListeningWhenReady() {
+        guard server == nil, !draining, redis.isReady, subscriber.isReady, catalog.isLoaded, generation != nil else { return }
         var socketConfiguration = WebSocketServerConfiguration()
         socketConfiguration.host = configuration.host
         socketConfiguration.port = configuration.port

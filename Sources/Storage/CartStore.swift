@@ -49,6 +49,11 @@ public enum CartStore {
         return true
     }
 
+    /// True when Postgres holds no cart at all (a fresh deployment).
+    public static func isEmpty(_ c: PostgresConnection) throws -> Bool {
+        try c.query("select not exists (select 1 from carts)").rows.first?.first == "t"
+    }
+
     /// The stored cart, or nil if Postgres never saw it.
     public static func load(_ c: PostgresConnection, userId: String) throws -> CartSnapshot? {
         let header = try c.query(

@@ -264,16 +264,29 @@ struct UpgradeAbuseTests {
             }
         }
 
-        let health = try HTTPClient.request("GET", hub.httpBase + "/healthz", timeout: 20)
-        #expect(health.status == 200, "after the upgrade attempts /healthz answered \(health.status) \(health.bodyText)")
-        let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
-        #expect(try socket.call("cart.get", timeout: 20).isOK, "a normal socket works after the upgrade attempts")
-        socket.ws.close()
+        do {
+            let health = try HTTPClient.request("GET", hub.httpBase + "/healthz", timeout: 20)
+            #expect(health.status == 200, "after the upgrade attempts /healthz answered \(health.status) \(health.bodyText)")
+        } catch {
+            Issue.record("after the upgrade attempts GET /healthz failed: \(error); hub log:\n\(hub.log)")
+        }
+        do {
+            let ws = try WebSocketClient.connect(url: hub.socketURL, headers: Handshake.bearer(token), timeout: 20)
+            let reader = try CartSocketReader(ws)
+            let hello = try reader.next(timeout: 30)
+            #expect(hello["type"] == "hello", "the first message of a socket is hello: \(hello.encoded)")
+            try ws.sendText(#"{"type":"cart.get","requestId":"after-abuse"}"#)
+            let reply = try reader.next(timeout: 30)
+            #expect(reply["requestId"] == "after-abuse" && reply.isOK, "a normal socket works after the upgrade attempts: \(reply.encoded)")
+            ws.close()
+        } catch {
+            Issue.record("after the upgrade attempts a normal socket failed: \(error); hub log:\n\(hub.log)")
+        }
 
         hub.signal(SIGTERM)
         let status = hub.waitForExit(timeout: 60)
         let report = (try? String(contentsOfFile: log, encoding: .utf8)) ?? "(no valgrind log at \(log))"
-        #expect(status == 0, "the hub must exit 0 after SIGTERM (99 = valgrind found errors); got \(status.map(String.init) ?? "still running"). Valgrind log:\n\(report.suffix(6000))")
+        #expect(status == 0, "the hub must exit 0 after SIGTERM (99 = valgrind found errors); got \(status.map(String.init) ?? "still running"). Hub log:\n\(hub.log)\nValgrind log:\n\(report.suffix(6000))")
         #expect(report.contains("ERROR SUMMARY: 0 errors"), "valgrind reported errors (full log: \(log)):\n\(report.suffix(6000))")
     }
 }

@@ -202,3 +202,27 @@ extension CartSocket {
         try next(timeout: timeout) { _ in true }
     }
 }
+
+// MARK: Signals
+
+extension HubProcess {
+    /// Starts a hub the way a service manager does: with no signals blocked.
+    ///
+    /// `Foundation.Process` hands the spawning thread's signal mask to the child, and
+    /// the test runner's worker threads block SIGTERM and SIGINT, so a plain
+    /// `HubProcess()` starts with both blocked (see `ShutdownTests.blockedSignalMask`).
+    static func withDefaultSignalMask(environment: [String: String] = [:], startTimeout: Double = 30) throws -> HubProcess {
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try HubProcess(environment: environment, startTimeout: startTimeout)
+    }
+
+    /// Signals the hub's main thread blocks (from /proc), e.g. to explain a signal that had no effect.
+    var blockedSignals: String {
+        let status = (try? String(contentsOfFile: "/proc/\(process.processIdentifier)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }.map { String($0.dropFirst(7)).trimmingCharacters(in: .whitespaces) } ?? "?"
+    }
+}

@@ -1,0 +1,156 @@
+import Auth
+import Foundation
+import JSON
+import Testing
+import WebSocketClient
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The signals that stop a hub gracefully.
+enum StopSignal: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case SIGTERM, SIGINT
+
+    var number: Int32 { self == .SIGTERM ? Glibc.SIGTERM : Glibc.SIGINT }
+    var testDescription: String { rawValue }
+}
+
+@Suite("Shutdown")
+struct ShutdownTests {
+    @Test("every command sent before the signal gets exactly one reply, then every socket closes with 1001 and the hub exits 0 within 5 s",
+          arguments: StopSignal.allCases)
+    func gracefulShutdown(_ stop: StopSignal) throws {
+        let catalog = try TestCatalog("drain", stocks: [100_000, 100_000])
+        let hub = try HubProcess()
+        let users = (0..<3).map { _ in TestEnvironment.uniquePrefix("u") }
+        var sockets: [CartSocket] = []
+        for user in users {
+            sockets.append(try CartSocket(hub, user: user))
+            sockets.append(try CartSocket(hub, user: user))
+        }
+
+        // A burst from every socket, and the signal right behind it.
+        var sent: [[String]] = sockets.map { _ in [] }
+        for round in 0..<20 {
+            for (n, socket) in sockets.enumerated() {
+                sent[n].append(try socket.send("cart.add", ["bookId": .string(catalog[round % 2].id), "quantity": 1]))
+            }
+        }
+        let signalledAt = Date()
+        hub.signal(stop.number)
+
+        var okReplies: [String: Int64] = [:]
+        for (n, socket) in sockets.enumerated() {
+            var replies: [String: [JSONValue]] = [:]
+            var closeCode: UInt16?
+            var ended = false
+            while !ended {
+                do {
+                    let message = try socket.anyMessage(timeout: 10)
+                    if message["type"]?.stringValue == "reply" {
+                        replies[message["requestId"]?.stringValue ?? "null", default: []].append(message)
+                    }
+                } catch let closed as SocketClosed {
+                    closeCode = closed.code
+                    ended = true
+                } catch WebSocketClientError.closed {
+                    Issue.record("socket \(n): the hub dropped TCP without a close frame")
+                    ended = true
+                }
+            }
+            #expect(closeCode == 1001, "socket \(n) closed with \(closeCode.map(String.init) ?? "no close frame"), expected 1001")
+
+            let unanswered = sent[n].filter { replies[$0] == nil }
+            #expect(unanswered.isEmpty, "socket \(n): \(unanswered.count) of \(sent[n].count) commands sent before \(stop) got no reply: \(unanswered)")
+            let repeated = replies.filter { $0.value.count > 1 }.keys
+            #expect(repeated.isEmpty, "socket \(n): several replies to \(Array(repeated))")
+            let unknown = Set(replies.keys).subtracting(sent[n])
+            #expect(unknown.isEmpty, "socket \(n): replies to commands it never sent: \(unknown)")
+            for reply in replies.values.flatMap({ $0 }) where !reply.isOK {
+                #expect(reply.errorCode == "SHUTTING_DOWN", "socket \(n): \(reply.encoded)")
+            }
+            okReplies[socket.user, default: 0] += Int64(replies.values.flatMap { $0 }.filter(\.isOK).count)
+        }
+
+        let status = hub.waitForExit(timeout: 10)
+        let exitedAfter = seconds(since: signalledAt)
+        #expect(status == 0 && hub.process.terminationReason == .exit,
+                "the hub should exit with status 0; got \(status.map { "\(hub.process.terminationReason == .exit ? "exit" : "signal") \($0)" } ?? "still running"); log:\n\(hub.log)")
+        #expect(exitedAfter <= 5, "the hub exited \(exitedAfter) s after \(stop), the bound is 5 s")
+
+        // No command was applied without its ok reply: the stored versions count exactly the oks.
+        let redis = try TestEnvironment.redis()
+        for user in users {
+            let stored = try storedCartVersion(user: user, redis: redis)
+            #expect(stored == okReplies[user, default: 0], "\(user): the cart is at version \(stored) but \(okReplies[user, default: 0]) commands were answered ok")
+        }
+    }
+
+    @Test("while draining, a command stuck on Redis is still answered, new handshakes are refused with 503 and /readyz says draining")
+    func drainingRefusesNewSockets() throws {
+        let catalog = try TestCatalog("drain", stocks: [100])
+        let redis = try PrivateRedis()
+        defer { redis.kill() }
+        // A 3 s Redis deadline keeps the hub draining long enough to knock on its door.
+        let hub = try HubProcess(environment: redis.hubEnvironment.merging(["CARTHUB_REDIS_TIMEOUT_MS": "3000"]) { $1 })
+        let user = TestEnvironment.uniquePrefix("u")
+        let socket = try CartSocket(hub, user: user)
+        #expect(try socket.call("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1]).isOK)
+
+        redis.pause()
+        let stuck = try socket.send("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1])
+        usleep(300_000) // the hub has read it and is waiting for Redis
+        let signalledAt = Date()
+        hub.signal(SIGTERM)
+        usleep(300_000) // the hub has seen the signal
+
+        do {
+            let late = try WebSocketClient.connect(url: hub.socketURL, headers: [("Authorization", "Bearer \(Tokens.make(user: user))")])
+            late.close()
+            Issue.record("a handshake 0.3 s after SIGTERM was accepted; expected 503 (or a refused connection)")
+        } catch WebSocketClientError.handshakeRejected(let response) {
+            #expect(response.status == 503, "handshake while draining: HTTP \(response.status) \(response.bodyText)")
+        } catch WebSocketClientError.connectFailed {
+            // A hub that stopped listening refuses the connection: also fine.
+        }
+        if let ready = try? hub.http("/readyz") {
+            #expect(ready.status == 503 && ready.bodyText.contains(#""draining":true"#), "/readyz while draining: \(ready.status) \(ready.bodyText)")
+        }
+
+        let reply = try socket.reply(stuck, timeout: 10)
+        #expect(reply.errorCode == "UNAVAILABLE", "the command stuck on Redis should be answered UNAVAILABLE: \(reply.encoded)")
+        #expect(try socket.closeCode(timeout: 10) == 1001)
+        let status = hub.waitForExit(timeout: 10)
+        let exitedAfter = seconds(since: signalledAt)
+        #expect(status == 0 && hub.process.terminationReason == .exit, "exit status \(status.map(String.init) ?? "none (still running)"); log:\n\(hub.log)")
+        #expect(exitedAfter <= 5, "the hub exited \(exitedAfter) s after SIGTERM, the bound is 5 s")
+    }
+}
+
+@Suite("Token expiry")
+struct TokenExpiryTests {
+    @Test("a socket whose token expires is closed with 4001 soon after; the same user's long-lived socket stays open")
+    func expiredTokenClosesSocket() throws {
+        let catalog = try TestCatalog("exp", stocks: [100])
+        let hub = try HubProcess()
+        let user = TestEnvironment.uniquePrefix("u")
+        let now = Int64(Date().timeIntervalSince1970)
+        let expiresAt = now + 2
+        let shortLived = try CartSocket(hub, user: user, token: Tokens.codec.sign(.init(subject: user, expiresAt: expiresAt, issuedAt: now)))
+        let longLived = try CartSocket(hub, user: user)
+        #expect(try shortLived.call("cart.get").isOK, "the short-lived socket works until its token expires")
+
+        let code = try shortLived.closeCode(timeout: 10)
+        let closedAt = Date().timeIntervalSince1970
+        #expect(code == 4001, "expected close 4001 (token expired), got \(code.map(String.init) ?? "no code")")
+        #expect(closedAt >= Double(expiresAt), "closed \(Double(expiresAt) - closedAt) s before the token expired")
+        #expect(closedAt - Double(expiresAt) <= 3, "closed \(closedAt - Double(expiresAt)) s after expiry; expected within about 3 s")
+
+        // The other socket of the same user is untouched.
+        let reply = try longLived.call("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1])
+        #expect(reply.isOK, "\(reply.encoded)")
+        let later = try longLived.drain(for: 2)
+        #expect(later.contains { $0["type"]?.stringValue == "cart.updated" && $0.cartVersion == 1 })
+        #expect(try longLived.call("cart.get").cartVersion == 1)
+    }
+}
