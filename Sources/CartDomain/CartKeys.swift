@@ -47,6 +47,16 @@ public struct CartKeys: Sendable, Equatable {
     public static func outbox(shard: Int) -> String { "jobs:{s:\(shard)}" }
     public static func generationMarker(shard: Int) -> String { "gen:{s:\(shard)}" }
     public static func cartIndex(shard: Int) -> String { "carts:{s:\(shard)}" }
+    /// A persistence worker's ownership of a shard's stream.
+    public static func lease(shard: Int) -> String { "lease:{s:\(shard)}" }
+    /// The consumer group of every outbox stream.
+    public static let persistGroup = "persist"
+    /// Sorted set: live workers by last heartbeat (ms), for fair shard shares.
+    public static let workers = "carthub:workers"
+    /// Hash of the persistence counters and histograms the hubs expose at /metrics.
+    public static let metrics = "carthub:metrics"
+    /// Taken by the one reconciliation running.
+    public static let reconcileLock = "carthub:reconcile-lock"
     /// Exists while Redis holds a loaded state; missing means Redis lost its data.
     public static let generation = "carthub:generation"
     /// Taken by the one process that rebuilds after a loss.

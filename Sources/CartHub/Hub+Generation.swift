@@ -27,8 +27,9 @@ extension Hub {
     private func rebuildGeneration() {
         let redisConfiguration = configuration.redis
         let shards = configuration.shards
+        let lease = leaseScript
         database.run({ postgres in
-            try Generation.ensure(redis: BlockingRedisConnection(redisConfiguration), postgres: { postgres }, shards: shards)
+            try Generation.ensure(redis: BlockingRedisConnection(redisConfiguration), postgres: { postgres }, shards: shards, lease: lease)
         }) { [weak self] result in
             guard let self else { return }
             generationCheckInFlight = false

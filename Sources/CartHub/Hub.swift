@@ -2,6 +2,7 @@ import Auth
 import CartDomain
 import Diagnostics
 import EventLoop
+import Persistence
 import Redis
 import WebSocketServer
 #if canImport(Glibc)
@@ -19,6 +20,7 @@ public final class Hub {
     let database: DatabaseThread
     let carts: CartService
     let script: CartScript
+    let leaseScript: LeaseScript
     let codec: JWTCodec
     let instanceId: String
     var server: WebSocketServer?
@@ -40,6 +42,7 @@ public final class Hub {
         codec = try JWTCodec(secret: configuration.jwtSecret)
         instanceId = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
         script = try CartScript(directory: configuration.luaDirectory)
+        leaseScript = try LeaseScript(directory: configuration.luaDirectory)
         redis = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-cmd", commandTimeout: configuration.redisTimeout)
         subscriber = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-sub", role: .subscriber, commandTimeout: configuration.redisTimeout)
         database = DatabaseThread(loop: loop, url: configuration.databaseURL)

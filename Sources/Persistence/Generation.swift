@@ -17,11 +17,11 @@ public enum Generation {
     }
 
     /// Blocking: for worker threads and CLI commands only.
-    public static func ensure(redis: BlockingRedisConnection, postgres: () throws -> PostgresConnection, shards: Int) throws -> Outcome {
+    public static func ensure(redis: BlockingRedisConnection, postgres: () throws -> PostgresConnection, shards: Int, lease: LeaseScript) throws -> Outcome {
         if let value = try redis.command(["GET", CartKeys.generation]).stringValue { return .present(value) }
         let token = String(UInt64.random(in: 1...UInt64.max), radix: 36)
-        guard try redis.command(["SET", CartKeys.rebuildLock, token, "NX", "PX", "30000"]) == .status("OK") else { return .busy }
-        defer { _ = try? redis.command(["EVAL", "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0", "1", CartKeys.rebuildLock, token]) }
+        guard try lease.acquire(redis, key: CartKeys.rebuildLock, holder: token, ttlMs: 30000) else { return .busy }
+        defer { _ = try? lease.release(redis, key: CartKeys.rebuildLock, holder: token) }
         if let value = try redis.command(["GET", CartKeys.generation]).stringValue { return .present(value) }
         let fresh = try CartStore.isEmpty(postgres())
         if fresh {

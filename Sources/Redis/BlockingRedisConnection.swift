@@ -35,4 +35,23 @@ public final class BlockingRedisConnection {
         defer { freeReplyObject(raw) }
         return RedisValue(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self)))
     }
+
+    /// Sends every command before reading any reply: one round trip for the lot.
+    public func pipeline(_ commands: [[String]]) throws(RedisError) -> [RedisValue] {
+        for args in commands {
+            let status = withArgv(args) { argc, argv, lens in redisAppendCommandArgv(context, argc, argv, lens) }
+            guard status == REDIS_OK else { throw RedisError(.unavailable, "cannot queue a redis command") }
+        }
+        var replies: [RedisValue] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(context, &raw) == REDIS_OK, let raw else {
+                throw RedisError(.unavailable, "redis connection failed (error \(context.pointee.err))")
+            }
+            replies.append(RedisValue(UnsafePointer(raw.assumingMemoryBound(to: redisReply.self))))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
 }

@@ -7,9 +7,14 @@ public enum CartStore {
     /// Stored versions of these carts, locked until the transaction ends so the
     /// decisions made on them hold.
     public static func lockVersions(_ c: PostgresConnection, userIds: some Collection<String>) throws -> [String: CartVersion] {
+        try versions(c, userIds: userIds, lock: true)
+    }
+
+    /// Stored versions of these carts, unlocked.
+    public static func versions(_ c: PostgresConnection, userIds: some Collection<String>, lock: Bool = false) throws -> [String: CartVersion] {
         guard !userIds.isEmpty else { return [:] }
         let rows = try c.query(
-            "select user_id, epoch, version from carts where user_id = any($1::text[]) order by user_id for update",
+            "select user_id, epoch, version from carts where user_id = any($1::text[]) order by user_id" + (lock ? " for update" : ""),
             [PostgresArray.literal(userIds)])
         var versions: [String: CartVersion] = [:]
         for row in rows.rows {

@@ -21,7 +21,7 @@ struct ShutdownTests {
           arguments: StopSignal.allCases)
     func gracefulShutdown(_ stop: StopSignal) throws {
         let catalog = try TestCatalog("drain", stocks: [100_000, 100_000])
-        let hub = try HubProcess()
+        let hub = try HubProcess.withDefaultSignalMask()
         let users = (0..<3).map { _ in TestEnvironment.uniquePrefix("u") }
         var sockets: [CartSocket] = []
         for user in users {
@@ -41,24 +41,12 @@ struct ShutdownTests {
 
         var okReplies: [String: Int64] = [:]
         for (n, socket) in sockets.enumerated() {
+            let (end, messages) = try socket.readUntilEnd()
+            #expect(end == .closeFrame(1001), "socket \(n) ended with \(end), expected close frame 1001")
             var replies: [String: [JSONValue]] = [:]
-            var closeCode: UInt16?
-            var ended = false
-            while !ended {
-                do {
-                    let message = try socket.anyMessage(timeout: 10)
-                    if message["type"]?.stringValue == "reply" {
-                        replies[message["requestId"]?.stringValue ?? "null", default: []].append(message)
-                    }
-                } catch let closed as SocketClosed {
-                    closeCode = closed.code
-                    ended = true
-                } catch WebSocketClientError.closed {
-                    Issue.record("socket \(n): the hub dropped TCP without a close frame")
-                    ended = true
-                }
+            for message in messages where message["type"]?.stringValue == "reply" {
+                replies[message["requestId"]?.stringValue ?? "null", default: []].append(message)
             }
-            #expect(closeCode == 1001, "socket \(n) closed with \(closeCode.map(String.init) ?? "no close frame"), expected 1001")
 
             let unanswered = sent[n].filter { replies[$0] == nil }
             #expect(unanswered.isEmpty, "socket \(n): \(unanswered.count) of \(sent[n].count) commands sent before \(stop) got no reply: \(unanswered)")
@@ -92,7 +80,7 @@ struct ShutdownTests {
         let redis = try PrivateRedis()
         defer { redis.kill() }
         // A 3 s Redis deadline keeps the hub draining long enough to knock on its door.
-        let hub = try HubProcess(environment: redis.hubEnvironment.merging(["CARTHUB_REDIS_TIMEOUT_MS": "3000"]) { $1 })
+        let hub = try HubProcess.withDefaultSignalMask(environment: redis.hubEnvironment.merging(["CARTHUB_REDIS_TIMEOUT_MS": "3000"]) { $1 })
         let user = TestEnvironment.uniquePrefix("u")
         let socket = try CartSocket(hub, user: user)
         #expect(try socket.call("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1]).isOK)
@@ -119,11 +107,28 @@ struct ShutdownTests {
 
         let reply = try socket.reply(stuck, timeout: 10)
         #expect(reply.errorCode == "UNAVAILABLE", "the command stuck on Redis should be answered UNAVAILABLE: \(reply.encoded)")
-        #expect(try socket.closeCode(timeout: 10) == 1001)
+        let end = try socket.readUntilEnd().end
+        #expect(end == .closeFrame(1001), "the socket ended with \(end), expected close frame 1001")
         let status = hub.waitForExit(timeout: 10)
         let exitedAfter = seconds(since: signalledAt)
         #expect(status == 0 && hub.process.terminationReason == .exit, "exit status \(status.map(String.init) ?? "none (still running)"); log:\n\(hub.log)")
         #expect(exitedAfter <= 5, "the hub exited \(exitedAfter) s after SIGTERM, the bound is 5 s")
+    }
+}
+
+extension ShutdownTests {
+    @Test("SIGTERM stops the hub even when it was started with SIGTERM blocked")
+    func blockedSignalMask() throws {
+        let hub = try HubProcess.withTerminationSignalsBlocked()
+        let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
+        let signalledAt = Date()
+        hub.signal(SIGTERM)
+        let status = hub.waitForExit(timeout: 8)
+        #expect(status == 0, "\(status.map { "exit status \($0)" } ?? "the hub ignored SIGTERM (blocked signals of its main thread: \(hub.blockedSignals))") \(seconds(since: signalledAt)) s after SIGTERM")
+        if status != nil {
+            let end = try socket.readUntilEnd(timeout: 5).end
+            #expect(end == .closeFrame(1001), "the socket ended with \(end)")
+        }
     }
 }
 
@@ -140,9 +145,9 @@ struct TokenExpiryTests {
         let longLived = try CartSocket(hub, user: user)
         #expect(try shortLived.call("cart.get").isOK, "the short-lived socket works until its token expires")
 
-        let code = try shortLived.closeCode(timeout: 10)
+        let end = try shortLived.readUntilEnd(timeout: 10).end
         let closedAt = Date().timeIntervalSince1970
-        #expect(code == 4001, "expected close 4001 (token expired), got \(code.map(String.init) ?? "no code")")
+        #expect(end == .closeFrame(4001), "the expired socket ended with \(end), expected close frame 4001 (token expired)")
         #expect(closedAt >= Double(expiresAt), "closed \(Double(expiresAt) - closedAt) s before the token expired")
         #expect(closedAt - Double(expiresAt) <= 3, "closed \(closedAt - Double(expiresAt)) s after expiry; expected within about 3 s")
 

@@ -226,3 +226,52 @@ extension HubProcess {
         return status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }.map { String($0.dropFirst(7)).trimmingCharacters(in: .whitespaces) } ?? "?"
     }
 }
+
+extension HubProcess {
+    /// Starts a hub whose SIGTERM and SIGINT are blocked when it starts, as happens to
+    /// any child of a thread that blocks them (a service wrapper, a thread pool).
+    static func withTerminationSignalsBlocked(environment: [String: String] = [:]) throws -> HubProcess {
+        var blocked = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&blocked)
+        sigaddset(&blocked, SIGTERM)
+        sigaddset(&blocked, SIGINT)
+        pthread_sigmask(SIG_BLOCK, &blocked, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try HubProcess(environment: environment)
+    }
+}
+
+// MARK: How the hub ends a socket
+
+/// How a socket ended.
+enum SocketEnd: Equatable, CustomStringConvertible {
+    /// The hub sent a close frame with this code.
+    case closeFrame(UInt16?)
+    /// The TCP connection ended without a close frame.
+    case droppedWithoutCloseFrame
+
+    var description: String {
+        switch self {
+        case .closeFrame(let code): "close frame \(code.map(String.init) ?? "without code")"
+        case .droppedWithoutCloseFrame: "TCP closed without a close frame"
+        }
+    }
+}
+
+extension CartSocket {
+    /// Reads until the hub ends the connection: how it ended and every message before.
+    func readUntilEnd(timeout: Double = 15) throws -> (end: SocketEnd, messages: [JSONValue]) {
+        var messages: [JSONValue] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            do {
+                messages.append(try anyMessage(timeout: max(0.001, deadline.timeIntervalSinceNow)))
+            } catch let closed as SocketClosed {
+                return (.closeFrame(closed.code), messages)
+            } catch WebSocketClientError.closed {
+                return (.droppedWithoutCloseFrame, messages)
+            }
+        }
+    }
+}

@@ -1,0 +1,26 @@
+import Redis
+
+/// What `carthub worker` can be told.
+public struct WorkerConfiguration: Sendable {
+    public var redis = RedisConfiguration()
+    public var databaseURL = "postgres://carthub@127.0.0.1:5432/carthub"
+    public var shards = 64
+    public var luaDirectory = "lua"
+    /// Names this process in leases and as the stream consumer.
+    public var workerId = "w-" + String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
+    /// Most entries applied in one Postgres transaction.
+    public var batchSize = 500
+    /// Longest wait for new entries in one read; bounds how late leases are renewed too.
+    public var readBlockMs = 100
+    /// A shard lease lapses this long after its holder stopped renewing it.
+    public var leaseMs = 10_000
+    /// Failures of one entry (for a reason of its own) before it is parked in dead_letters.
+    public var maxAttempts = 5
+    /// First retry delay; doubles per attempt, with jitter, up to `maxRetryDelay`.
+    public var retryDelay = 0.1
+    public var maxRetryDelay = 5.0
+    /// Seconds between reconciliation runs (one process at a time runs it).
+    public var reconcileInterval = 600.0
+
+    public init() {}
+}

@@ -1,0 +1,54 @@
+import Postgres
+
+/// A stream entry the worker gave up on, kept with why and how often it failed.
+public struct DeadLetter: Sendable, Equatable {
+    public var id: Int64
+    public var stream: String
+    public var entryId: String
+    /// The entry's fields as a JSON object.
+    public var payload: String
+    public var error: String
+    public var attempts: Int
+    public var firstSeen: String
+    public var lastSeen: String
+}
+
+/// The `dead_letters` table: the persistence queue's parking lot.
+public enum DeadLetterStore {
+    public static func record(_ c: PostgresConnection, stream: String, entryId: String, payload: String, error: String, attempts: Int, firstSeenMs: Int64) throws {
+        try c.query("""
+            insert into dead_letters (stream, entry_id, payload, error, attempts, first_seen, last_seen)
+            values ($1, $2, $3::jsonb, $4, $5, to_timestamp($6::bigint / 1000.0), now())
+            on conflict (stream, entry_id) do update set
+                error = excluded.error, attempts = dead_letters.attempts + excluded.attempts, last_seen = now()
+            """, [stream, entryId, payload, error, String(attempts), String(firstSeenMs)])
+    }
+
+    public static func list(_ c: PostgresConnection, limit: Int) throws -> [DeadLetter] {
+        try c.query("""
+            select id, stream, entry_id, payload::text, error, attempts,
+                   to_char(first_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                   to_char(last_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+            from dead_letters order by id limit $1
+            """, [String(limit)]).rows.map(letter)
+    }
+
+    /// Removes and returns one entry (for replay or discard).
+    public static func take(_ c: PostgresConnection, id: Int64) throws -> DeadLetter? {
+        try c.query("""
+            delete from dead_letters where id = $1
+            returning id, stream, entry_id, payload::text, error, attempts,
+                      to_char(first_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+                      to_char(last_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
+            """, [String(id)]).rows.first.map(letter)
+    }
+
+    public static func count(_ c: PostgresConnection) throws -> Int {
+        Int(try c.query("select count(*) from dead_letters").rows.first?.first??.description ?? "0") ?? 0
+    }
+
+    private static func letter(_ row: [String?]) -> DeadLetter {
+        DeadLetter(id: Int64(row[0] ?? "") ?? 0, stream: row[1] ?? "", entryId: row[2] ?? "", payload: row[3] ?? "{}", error: row[4] ?? "",
+                   attempts: Int(row[5] ?? "") ?? 0, firstSeen: row[6] ?? "", lastSeen: row[7] ?? "")
+    }
+}
