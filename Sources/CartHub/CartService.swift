@@ -10,10 +10,14 @@ final class CartService {
     let catalog: CatalogCache
     let configuration: HubConfiguration
     let database: DatabaseThread
+    /// Time from sending the cart script to its answer.
+    private(set) var latency = LatencyHistogram()
+    let clock: () -> Double
     /// Users whose cart is being loaded from Postgres, with the commands waiting for it.
     private var rehydrating: [String: [(CartError?) -> Void]] = [:]
 
-    init(redis: RedisConnection, script: CartScript, catalog: CatalogCache, database: DatabaseThread, configuration: HubConfiguration) {
+    init(redis: RedisConnection, script: CartScript, catalog: CatalogCache, database: DatabaseThread, configuration: HubConfiguration, clock: @escaping () -> Double) {
+        self.clock = clock
         self.redis = redis
         self.script = script
         self.catalog = catalog
@@ -60,8 +64,11 @@ final class CartService {
             String(configuration.limits.maxLines), String(configuration.limits.maxQuantity), String(configuration.rememberedRequests),
             command.bookId ?? "", String(quantity), book?.title ?? "", String(book?.priceCents ?? 0), String(book?.stock ?? 0),
         ]
+        let started = clock()
         script.run(on: redis, keys: keys.scriptKeys, args: args) { [weak self] result in
-            guard let self, case .success(.array(let parts)) = result, parts.first?.stringValue == "missing" else {
+            guard let self else { return }
+            latency.observe(milliseconds: (clock() - started) * 1000)
+            guard case .success(.array(let parts)) = result, parts.first?.stringValue == "missing" else {
                 completion(Self.outcome(result))
                 return
             }

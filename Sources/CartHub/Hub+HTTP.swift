@@ -7,8 +7,9 @@ extension Hub {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             request.respond(.json(200, #"{"status":"ok"}"#))
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
-            let ready = redis.isReady && subscriber.isReady && catalog.isLoaded && !draining
-            request.respond(.json(ready ? 200 : 503, ready ? #"{"status":"ready"}"# : #"{"status":"not ready","redis":\#(redis.isReady),"pubsub":\#(subscriber.isReady),"catalog":\#(catalog.isLoaded),"draining":\#(draining)}"#))
+            request.respond(.json(isReady ? 200 : 503, isReady ? #"{"status":"ready"}"# : #"{"status":"not ready","redis":\#(redis.isReady),"pubsub":\#(subscriber.isReady),"postgres":\#(postgresReachable),"catalog":\#(catalog.isLoaded),"generation":\#(generation != nil),"draining":\#(draining)}"#))
+        case ("GET", "/metrics"):
+            serveMetrics(request)
         case (_, "/ws"):
             request.respond(.json(426, #"{"error":{"code":"BAD_REQUEST","message":"this endpoint only speaks WebSocket (Upgrade: websocket)"}}"#, headers: [("upgrade", "websocket")]))
         default:

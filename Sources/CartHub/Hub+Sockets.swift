@@ -71,6 +71,7 @@ extension Hub: WebSocketServerDelegate {
         let request: ClientRequest
         switch parsed {
         case .failure(let rejected):
+            countCommand("invalid", rejected.error.code.rawValue)
             reply(ServerFrame.replyError(requestId: rejected.requestId, error: rejected.error), to: session)
             return
         case .success(let ok):
@@ -85,6 +86,10 @@ extension Hub: WebSocketServerDelegate {
         carts.execute(request.command, userId: client.userId, origin: origin, now: wallClockMilliseconds()) { [weak self, weak session] result in
             client.inFlight -= 1
             guard let self, let session else { return }
+            switch result {
+            case .success: countCommand(request.command.type, "ok")
+            case .failure(let error): countCommand(request.command.type, error.code.rawValue)
+            }
             let reply = switch result {
             case .success(let cart): ServerFrame.replyOK(requestId: request.requestId, cart: cart)
             case .failure(let error): ServerFrame.replyError(requestId: request.requestId, error: error)

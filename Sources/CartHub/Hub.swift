@@ -29,6 +29,10 @@ public final class Hub {
     /// The Redis generation this hub serves; nil until known.
     var generation: String?
     var generationCheckInFlight = false
+    /// Postgres answered the last probe.
+    var postgresReachable = false
+    /// Commands answered, by "type result".
+    var commandCounts: [String: Int64] = [:]
     var draining = false
     var nextConnection: UInt64 = 0
 
@@ -47,7 +51,8 @@ public final class Hub {
         subscriber = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-sub", role: .subscriber, commandTimeout: configuration.redisTimeout)
         database = DatabaseThread(loop: loop, url: configuration.databaseURL)
         catalog = CatalogCache(loop: loop, database: database)
-        carts = CartService(redis: redis, script: script, catalog: catalog, database: database, configuration: configuration)
+        let loop = loop
+        carts = CartService(redis: redis, script: script, catalog: catalog, database: database, configuration: configuration, clock: { loop.preciseNow })
     }
 
     /// Serves until SIGTERM/SIGINT, then drains and exits. The port opens only once
@@ -77,6 +82,7 @@ public final class Hub {
         loop.schedule(after: 1, repeat: 1) { [unowned self] in
             beat()
             checkGeneration()
+            probePostgres()
             closeExpiredSessions()
         }
         loop.onSignal(SIGTERM) { [unowned self] in beginShutdown() }

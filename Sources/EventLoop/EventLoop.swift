@@ -42,6 +42,9 @@ public final class EventLoop: @unchecked Sendable {
     /// Seconds on a monotonic clock, cached per loop iteration.
     public var now: Double { Double(uv_now(loop)) / 1000 }
 
+    /// Seconds on a monotonic clock, read now (for latencies below a millisecond).
+    public var preciseNow: Double { Double(uv_hrtime()) / 1e9 }
+
     /// Runs `body` on the loop thread; callable from any thread.
     public func post(_ body: @escaping @Sendable () -> Void) {
         inbox.withLock { $0.append(body) }

@@ -44,7 +44,7 @@ public enum DeadLetterStore {
     }
 
     public static func count(_ c: PostgresConnection) throws -> Int {
-        Int(try c.query("select count(*) from dead_letters").rows.first?.first??.description ?? "0") ?? 0
+        try c.query("select count(*) from dead_letters").rows.first?.first.flatMap { $0 }.flatMap { Int($0) } ?? 0
     }
 
     private static func letter(_ row: [String?]) -> DeadLetter {

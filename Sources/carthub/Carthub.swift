@@ -24,6 +24,6 @@ struct Carthub: ParsableCommand {
               CARTHUB_REDIS_TIMEOUT_MS  a Redis command unanswered this long fails with UNAVAILABLE (default 1500)
               CARTHUB_LOG               debug | info | warning | error (default info)
             """,
-        subcommands: [Serve.self, Worker.self, Client.self, Token.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self]
+        subcommands: [Serve.self, Worker.self, Client.self, Token.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self, Status.self]
     )
 }

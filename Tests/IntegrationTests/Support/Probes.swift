@@ -116,3 +116,16 @@ struct CartSocketReader {
         return try JSONValue.parse(text)
     }
 }
+
+extension HubProcess {
+    /// A wrapper prefix that empties the signal mask before exec'ing the rest.
+    ///
+    /// `Process` hands the child the spawning thread's signal mask, and the test
+    /// runner's worker threads block SIGTERM/SIGINT (libdispatch does that), so a hub
+    /// started by a test ignores SIGTERM. A shell or a service manager starts it with
+    /// nothing blocked; this makes the test match.
+    static let withSignalsUnblocked = [
+        "python3", "-c",
+        "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])",
+    ]
+}
