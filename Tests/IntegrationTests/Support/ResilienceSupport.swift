@@ -20,12 +20,22 @@ final class PrivateRedis: @unchecked Sendable {
     let password = "private-redis-\(UUID().uuidString.prefix(8).lowercased())"
     private var process: Process?
 
-    init() throws {
+    /// Where an append-only Redis keeps its AOF; nil for none.
+    let dataDirectory: String?
+
+    /// `appendOnly`: AOF with `appendfsync everysec` in a folder of its own, so a
+    /// restart after SIGKILL recovers what was fsynced.
+    init(appendOnly: Bool = false) throws {
         port = try freeLoopbackPort()
+        dataDirectory = appendOnly ? NSTemporaryDirectory() + "carthub-redis-\(UUID().uuidString.prefix(8).lowercased())" : nil
+        if let dataDirectory { try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true) }
         try start()
     }
 
-    deinit { kill() }
+    deinit {
+        kill()
+        if let dataDirectory { try? FileManager.default.removeItem(atPath: dataDirectory) }
+    }
 
     /// For `HubProcess(environment:)`.
     var url: String { "redis://:\(password)@127.0.0.1:\(port)/0" }
@@ -38,8 +48,8 @@ final class PrivateRedis: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
             "redis-server", "--port", String(port), "--bind", "127.0.0.1", "--requirepass", password,
-            "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", NSTemporaryDirectory(),
-        ]
+            "--save", "", "--daemonize", "no",
+        ] + (dataDirectory.map { ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", $0] } ?? ["--appendonly", "no", "--dir", NSTemporaryDirectory()])
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -274,4 +284,39 @@ extension CartSocket {
             }
         }
     }
+}
+
+// MARK: Kernel socket buffers
+
+/// Bytes the kernel holds on established loopback TCP connections to or from `port`
+/// (send queues plus receive queues, from /proc/net/tcp): what a peer that does not
+/// read has not taken yet, before the application's own queue starts to grow.
+func kernelQueuedBytes(port: Int) -> Int {
+    let text = readProcFile("/proc/net/tcp")
+    let hexPort = String(format: "%04X", port)
+    var total = 0
+    for line in text.split(separator: "\n").dropFirst() {
+        let fields = line.split(separator: " ")
+        guard fields.count > 4, fields[3] == "01" else { continue }
+        guard fields[1].hasSuffix(":" + hexPort) || fields[2].hasSuffix(":" + hexPort) else { continue }
+        let queues = fields[4].split(separator: ":")
+        guard queues.count == 2 else { continue }
+        total += (Int(queues[0], radix: 16) ?? 0) + (Int(queues[1], radix: 16) ?? 0)
+    }
+    return total
+}
+
+/// The whole of a /proc file (Foundation stops after the first page of some).
+func readProcFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = read(fd, &chunk, chunk.count)
+        guard n > 0 else { break }
+        bytes.append(contentsOf: chunk[0..<n])
+    }
+    return String(decoding: bytes, as: UTF8.self)
 }

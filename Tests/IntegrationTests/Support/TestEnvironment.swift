@@ -52,13 +52,14 @@ struct TestCatalog {
     let prefix: String
     let books: [Book]
 
-    init(_ label: String = "it", stocks: [Int64]) throws {
+    /// Into the shared test database, or `database` (a test's private Postgres).
+    init(_ label: String = "it", stocks: [Int64], database: PostgresConnection? = nil) throws {
         let prefix = TestEnvironment.uniquePrefix(label)
         self.prefix = prefix
         books = stocks.enumerated().map { i, stock in
             Book(id: "\(prefix)-\(i)", title: "Test book \(i) “\(prefix)”", author: "Tester", priceCents: Int64(100 * (i + 1) + 99), stock: stock)
         }
-        let db = try TestEnvironment.postgres()
+        let db = try database ?? TestEnvironment.postgres()
         _ = try Migrator(connection: db).migrate()
         _ = try CatalogStore.upsert(db, books)
     }
