@@ -49,7 +49,7 @@ let package = Package(
         .executableTarget(
             name: "carthub",
             dependencies: [
-                "CartHub", "Persistence", "Storage", "Auth", "Redis", "Postgres", "WebSocketClient", "CartDomain", "JSON", "Diagnostics",
+                "CartHub", "Persistence", "Storage", "Auth", "Redis", "Postgres", "WebSocketClient", "CartDomain", "JSON", "Diagnostics", "EventLoop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

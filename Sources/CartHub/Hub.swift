@@ -73,7 +73,11 @@ public final class Hub {
         }
         subscriber.onSubscribed = { [unowned self] channel in subscribed(channel) }
         subscriber.onMessage = { [unowned self] channel, payload in received(channel, payload) }
-        catalog.onLoaded = { [unowned self] in startListeningWhenReady() }
+        catalog.onLoaded = { [unowned self] in
+            // The load was a Postgres round trip: Postgres is reachable right now.
+            postgresReachable = true
+            startListeningWhenReady()
+        }
         subscriber.subscribe(heartbeatChannel)
         subscriber.subscribe(CartKeys.catalogChannel)
         redis.start()

@@ -1,4 +1,7 @@
 internal import CLibUV
+#if canImport(Glibc)
+import Glibc
+#endif
 import Synchronization
 
 /// The process's one libuv loop: libwebsockets and hiredis both run on it, so the
@@ -67,6 +70,7 @@ public final class EventLoop: @unchecked Sendable {
 
     /// Calls `body` on the loop thread when the process receives `signal`.
     public func onSignal(_ signal: Int32, _ body: @escaping () -> Void) {
+        Self.unblock(signal)
         let box = Unmanaged.passRetained(CallbackBox(body)).toOpaque()
         let handle = UnsafeMutablePointer<uv_signal_t>.allocate(capacity: 1)
         uv_signal_init(loop, handle)
@@ -76,6 +80,17 @@ public final class EventLoop: @unchecked Sendable {
         }, signal)
         // Signal watchers must not keep the loop alive on their own.
         uv_unref(UnsafeMutableRawPointer(handle).assumingMemoryBound(to: uv_handle_t.self))
+    }
+}
+
+extension EventLoop {
+    /// A parent may start us with signals blocked (children inherit the spawning
+    /// thread's mask); a handler for a blocked signal would never run.
+    public static func unblock(_ signal: Int32) {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, signal)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
     }
 }
 

@@ -201,14 +201,16 @@ public final class WebSocketServer {
         let final = lws_is_final_fragment(wsi) != 0
         if first {
             session.partial.removeAll()
+            session.partialBytes = 0
             session.partialIsBinary = lws_frame_is_binary(wsi) != 0
         }
         let remaining = Int(lws_remaining_packet_payload(wsi))
-        if session.partial.count + length + remaining > limits.maxMessageBytes {
+        if session.partialBytes + length + remaining > limits.maxMessageBytes {
             let reason = "message exceeds \(limits.maxMessageBytes) bytes"
             reason.withCString { lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, UnsafeMutableRawPointer(mutating: $0).assumingMemoryBound(to: UInt8.self), strlen($0)) }
             return -1
         }
+        session.partialBytes += length
         if session.partialIsBinary {
             // Binary content is never read; the whole message gets one error reply.
             if final { delegate?.sessionReceivedBinary(session) }

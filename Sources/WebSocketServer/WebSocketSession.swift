@@ -17,6 +17,8 @@ public final class WebSocketSession {
     // Reassembly of fragmented messages; empty unless one is in progress.
     var partial: [UInt8] = []
     var partialIsBinary = false
+    /// Bytes of the message in progress so far, text or binary (binary is not kept).
+    var partialBytes = 0
 
     init(id: UInt64, server: WebSocketServer) {
         self.id = id

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Diagnostics
+import EventLoop
 import Foundation
 import Persistence
 import Synchronization
@@ -26,6 +27,7 @@ struct Worker: ParsableCommand {
         let worker = try PersistenceWorker(configuration: common.configuration())
         for sig in [SIGTERM, SIGINT] {
             signal(sig) { _ in stopRequested.store(true, ordering: .relaxed) }
+            EventLoop.unblock(sig)
         }
         worker.run { stopRequested.load(ordering: .relaxed) }
     }

@@ -159,3 +159,15 @@ struct TokenExpiryTests {
         #expect(try longLived.call("cart.get").cartVersion == 1)
     }
 }
+
+@Suite("Startup")
+struct StartupTests {
+    @Test("a hub that accepts sockets is ready: /readyz answers 200 from the moment it listens")
+    func readyWhenListening() throws {
+        let hub = try HubProcess()
+        let ready = try hub.http("/readyz")
+        #expect(ready.status == 200, "right after LISTENING: \(ready.status) \(ready.bodyText)")
+        let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
+        #expect(try socket.call("cart.get").isOK)
+    }
+}

@@ -29,7 +29,7 @@ enum HandshakeOutcome: CustomStringConvertible {
 }
 
 enum Handshake {
-    /// Tries the upgrade; the socket of an accepted attempt is closed unless the caller keeps it.
+    /// Tries the upgrade. An accepted socket stays open while the caller holds it.
     static func attempt(
         _ url: String, headers: [(String, String)] = [], subprotocols: [String] = ["carthub.v1"]
     ) -> HandshakeOutcome {
@@ -57,11 +57,11 @@ enum Handshake {
 
 extension Tokens {
     /// A token with any header and payload, signed with HMAC-SHA256 under the hub's
-    /// secret (so only what the test changed is wrong with it). `signature` overrides.
-    static func forge(header: String, payload: String, signature: String? = nil) -> String {
+    /// secret (so only what the test changed is wrong with it).
+    static func forge(header: String, payload: String) -> String {
         let input = Base64URL.encode(Array(header.utf8)) + "." + Base64URL.encode(Array(payload.utf8))
         let mac = HMACSHA256.authenticationCode(key: Array(TestEnvironment.jwtSecret.utf8), message: Array(input.utf8))
-        return input + "." + (signature ?? Base64URL.encode(mac))
+        return input + "." + Base64URL.encode(mac)
     }
 
     /// Claims JSON for `user`, valid for an hour.
@@ -90,6 +90,26 @@ extension CartSocket {
         return try reply(requestId, timeout: timeout)
     }
 
+    /// Reads until the hub ends the socket or `timeout` passes; says how it ended and
+    /// what arrived before (for assertion messages when it is not the expected close).
+    func waitForClose(timeout: Double = 10) -> (end: SocketEnding, messages: [JSONValue]) {
+        var messages: [JSONValue] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while true {
+            do {
+                switch try ws.receive(timeout: max(0, deadline.timeIntervalSinceNow)) {
+                case .text(let text): messages.append((try? JSONValue.parse(text)) ?? .string(text))
+                case .binary(let bytes): messages.append(.string("<binary \(bytes.count) bytes>"))
+                case .close(let code, let reason): return (.closeFrame(code, reason), messages)
+                }
+            } catch WebSocketClientError.timeout {
+                return (.stillOpen, messages)
+            } catch {
+                return (.dropped("\(error)"), messages)
+            }
+        }
+    }
+
     /// The cart as `cart.get` reports it now.
     func currentCart(sourceLocation: SourceLocation = #_sourceLocation) throws -> JSONValue {
         let reply = try call("cart.get")
@@ -109,7 +129,7 @@ extension JSONValue {
 /// Reads JSON text messages from a raw client (for sockets CartSocket cannot open).
 struct CartSocketReader {
     let ws: WebSocketClient
-    init(_ ws: WebSocketClient) throws { self.ws = ws }
+    init(_ ws: WebSocketClient) { self.ws = ws }
 
     func next(timeout: Double) throws -> JSONValue {
         let text = try ws.receiveText(timeout: timeout) { _ in true }
@@ -118,14 +138,38 @@ struct CartSocketReader {
 }
 
 extension HubProcess {
-    /// A wrapper prefix that empties the signal mask before exec'ing the rest.
+    /// Starts a hub (possibly under `wrapper`) with no signals blocked, as a shell or a
+    /// service manager would.
     ///
     /// `Process` hands the child the spawning thread's signal mask, and the test
-    /// runner's worker threads block SIGTERM/SIGINT (libdispatch does that), so a hub
-    /// started by a test ignores SIGTERM. A shell or a service manager starts it with
-    /// nothing blocked; this makes the test match.
-    static let withSignalsUnblocked = [
-        "python3", "-c",
-        "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execvp(sys.argv[1], sys.argv[1:])",
-    ]
+    /// runner's worker threads block SIGTERM and SIGINT, so a plain `HubProcess()`
+    /// starts with both blocked and ignores SIGTERM.
+    static func unblockedSignals(environment: [String: String] = [:], wrapper: [String] = [], startTimeout: Double = 30) throws -> HubProcess {
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try HubProcess(environment: environment, wrapper: wrapper, startTimeout: startTimeout)
+    }
+}
+
+enum SocketEnding: Equatable, CustomStringConvertible {
+    case closeFrame(UInt16?, String)
+    /// TCP ended without a close frame (or the client failed the connection).
+    case dropped(String)
+    case stillOpen
+
+    var closeCode: UInt16? {
+        if case .closeFrame(let code, _) = self { return code }
+        return nil
+    }
+
+    var description: String {
+        switch self {
+        case .closeFrame(let code, let reason): "close frame \(code.map(String.init) ?? "without code") \"\(reason)\""
+        case .dropped(let why): "connection dropped without a close frame (\(why))"
+        case .stillOpen: "still open"
+        }
+    }
 }
