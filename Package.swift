@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "carthub", targets: ["carthub"]),
+        .executable(name: "carthub-bench", targets: ["carthub-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -52,6 +53,16 @@ let package = Package(
                 "CartHub", "Persistence", "Storage", "Auth", "Redis", "Postgres", "WebSocketClient", "CartDomain", "JSON", "Diagnostics", "EventLoop",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
+        ),
+
+        // Load generator (scripts/bench.sh): one libuv loop driving many sockets.
+        .executableTarget(
+            name: "carthub-bench",
+            dependencies: [
+                "CLibUV", "EventLoop", "WebSocketClient", "Auth",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/CarthubBench"
         ),
 
         .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
