@@ -19,8 +19,6 @@ public enum CartCommand: Sendable, Equatable {
         }
     }
 
-    public var isMutation: Bool { self != .get }
-
     /// The book this command touches, if any.
     public var bookId: String? {
         switch self {

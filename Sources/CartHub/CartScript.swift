@@ -11,7 +11,7 @@ final class CartScript {
 
     init(directory: String) throws {
         let path = directory + "/cart.lua"
-        guard let source = readTextFile(path) else { throw HubError("cannot read the cart script at \(path)") }
+        guard let source = try? String(contentsOfFile: path, encoding: .utf8) else { throw HubError("cannot read the cart script at \(path)") }
         self.source = source
     }
 
@@ -41,8 +41,4 @@ final class CartScript {
 struct HubError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
-}
-
-func readTextFile(_ path: String) -> String? {
-    try? String(contentsOfFile: path, encoding: .utf8)
 }

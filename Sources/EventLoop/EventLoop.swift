@@ -29,18 +29,7 @@ public final class EventLoop: @unchecked Sendable {
         uv_run(loop, UV_RUN_DEFAULT)
     }
 
-    /// Runs the loop until every handle closed (after libraries detach).
-    public func runUntilIdle(maxIterations: Int = 1000) {
-        var n = 0
-        while uv_run(loop, UV_RUN_NOWAIT) != 0, n < maxIterations { n += 1 }
-    }
-
     public func stop() { uv_stop(loop) }
-
-    /// Lets the loop finish when only this wake-up handle remains.
-    public func detachWakeup() {
-        uv_unref(UnsafeMutableRawPointer(wakeup).assumingMemoryBound(to: uv_handle_t.self))
-    }
 
     /// Seconds on a monotonic clock, cached per loop iteration.
     public var now: Double { Double(uv_now(loop)) / 1000 }

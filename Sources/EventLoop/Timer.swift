@@ -21,8 +21,6 @@ public final class Timer {
         }, UInt64(max(0, delay) * 1000), UInt64(max(0, interval) * 1000))
     }
 
-    public var isActive: Bool { handle != nil }
-
     public func cancel() {
         guard let handle else { return }
         self.handle = nil

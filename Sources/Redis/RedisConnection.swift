@@ -82,8 +82,6 @@ public final class RedisConnection {
         issueSubscription("UNSUBSCRIBE", channel)
     }
 
-    public var subscribedChannels: Set<String> { subscriptions }
-
     private func issueSubscription(_ verb: String, _ channel: String) {
         guard let context else { return }
         _ = withArgv([verb, channel]) { argc, argv, lens in
