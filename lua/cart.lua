@@ -4,23 +4,25 @@
 -- the new cart on the user's room and appends its persistence job to the shard outbox.
 --
 -- KEYS: 1 meta hash, 2 lines hash, 3 request outcomes hash, 4 request id log, 5 outbox stream,
---       6 the shard's generation marker, 7 the shard's cart index (set of user ids)
+--       6 the shard's generation hash (g: generation number, the epoch of carts created or
+--       restored now; loaded: present when no cart needs restoring from Postgres),
+--       7 the shard's cart index (set of user ids)
 -- ARGV: 1 op (get|add|set|remove|clear|rehydrate), 2 userId, 3 requestId, 4 connectionId
 --       ("" = none), 5 via, 6 now (ms), 7 now (ISO 8601), 8 room channel, 9 max lines,
 --       10 max quantity, 11 request ids remembered, 12 bookId, 13 quantity, 14 title,
 --       15 unit price (cents), 16 stock
---       rehydrate: 12 epoch, 13 version, 14 total (cents), 15 updatedAt (ISO or ""), then
---       4 per line: bookId, quantity, unit price, title
+--       rehydrate: 12 version, 13 total (cents), 14 updatedAt (ISO or ""), then 4 per
+--       line: bookId, quantity, unit price, title
 -- Returns {status, cart JSON, error code, error message}; status is "ok", "err",
 -- "dup" (a repeated requestId: code "" means it had succeeded), or "missing": the cart
--- is not in Redis and the shard's state was lost, so the caller must rehydrate it from
--- Postgres first (a missing cart in a shard with its generation marker is a new cart).
+-- is not in Redis and may be in Postgres (the shard is not marked loaded), so the
+-- caller must rehydrate it first; or, before the shard has a generation, retry later.
 
 local op, userId, requestId = ARGV[1], ARGV[2], ARGV[3]
 
 local meta = redis.call('HMGET', KEYS[1], 'v', 'e', 't', 'n', 'u')
 local version = tonumber(meta[1]) or 0
-local epoch = tonumber(meta[2]) or 1
+local epoch = tonumber(meta[2])
 local total = tonumber(meta[3]) or 0
 local count = tonumber(meta[4]) or 0
 local updatedAt = meta[5] or 'null'
@@ -47,12 +49,17 @@ local function snapshot()
 end
 
 if not meta[1] then
+  local generation = redis.call('HMGET', KEYS[6], 'g', 'loaded')
+  epoch = tonumber(generation[1])
+  if not epoch or (op ~= 'rehydrate' and not generation[2]) then
+    return {'missing', '', '', ''}
+  end
   if op == 'rehydrate' then
-    -- First access after a loss: load the Postgres copy under a new epoch, once.
-    epoch, version, total = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14])
-    updatedAt = ARGV[15] == '' and 'null' or cjson.encode(ARGV[15])
+    -- First access after a loss: load the Postgres copy under the new epoch, once.
+    version, total = tonumber(ARGV[12]), tonumber(ARGV[13])
+    updatedAt = ARGV[14] == '' and 'null' or cjson.encode(ARGV[14])
     count = 0
-    for i = 16, #ARGV, 4 do
+    for i = 15, #ARGV, 4 do
       local quantity, price = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
       redis.call('HSET', KEYS[2], ARGV[i], encodeLine(ARGV[i], ARGV[i + 3], price, quantity))
       count = count + quantity
@@ -60,9 +67,6 @@ if not meta[1] then
     redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt)
     redis.call('SADD', KEYS[7], userId)
     return {'ok', snapshot(), '', ''}
-  end
-  if redis.call('EXISTS', KEYS[6]) == 0 then
-    return {'missing', '', '', ''}
   end
 end
 

@@ -36,7 +36,8 @@ public struct CartKeys: Sendable, Equatable {
     /// Pub/sub channel of the user's room.
     public var channel: String { Self.channel(userId: userId) }
 
-    /// Present while the shard's Redis state is the loaded one (see `Generation`).
+    /// Hash: `g` the shard's generation (the epoch of carts created or restored now),
+    /// `loaded` present when no cart of the shard needs restoring from Postgres.
     public var generationMarker: String { Self.generationMarker(shard: shard) }
     /// Set of the user ids with a cart in this shard (walked by reconciliation).
     public var cartIndex: String { Self.cartIndex(shard: shard) }

@@ -105,13 +105,14 @@ final class CartService {
             case .success(let stored):
                 let keys = CartKeys(userId: userId, shards: configuration.shards)
                 var args = ["rehydrate", userId, "", "", "", "0", "", keys.channel, "0", "0", "0"]
+                // The script gives the cart the shard's generation as its epoch, version 0.
                 if let stored {
-                    args += [String(stored.version.epoch + 1), "0", String(stored.totalCents), stored.updatedAt ?? ""]
+                    args += ["0", String(stored.totalCents), stored.updatedAt ?? ""]
                     for (book, line) in stored.lines.sorted(by: { $0.key < $1.key }) {
                         args += [book, String(line.quantity), String(line.unitPriceCents), line.title]
                     }
                 } else {
-                    args += ["1", "0", "0", ""]
+                    args += ["0", "0", ""]
                 }
                 script.run(on: redis, keys: keys.scriptKeys, args: args) { result in
                     if case .success(.array(let parts)) = result, parts.first?.stringValue == "ok" {

@@ -13,10 +13,10 @@ extension Hub {
         redis.send(["GET", CartKeys.generation]) { [weak self] result in
             guard let self else { return }
             switch result {
-            case .success(.string(let value)):
+            case .success(.string(let value)) where Generation.isGeneration(value) != nil:
                 generationCheckInFlight = false
                 adopt(generation: value)
-            case .success(.null):
+            case .success(.null), .success(.string):
                 rebuildGeneration()
             default:
                 generationCheckInFlight = false

@@ -4,10 +4,12 @@ import Redis
 import Storage
 
 /// The generation key says Redis holds a loaded state. When it is missing (a new
-/// deployment, or Redis restarted without its data), one process decides which:
-/// with no cart in Postgres it is a fresh start and every shard is marked loaded;
-/// otherwise Redis lost data, the shards stay unmarked, and each cart is rehydrated
-/// from Postgres on first access (the cart script answers "missing").
+/// deployment, or Redis restarted without its data), one process records the next
+/// generation number in Postgres and stamps every shard with it (`gen:{s:N}`, field
+/// `g`): new and restored carts take it as their epoch, so epochs only grow. With no
+/// cart in Postgres it is a fresh start and the shards are also marked loaded; after
+/// a loss they are not, and each cart is rehydrated from Postgres on first access
+/// (the cart script answers "missing").
 public enum Generation {
     public enum Outcome: Sendable, Equatable {
         case present(String)
@@ -18,19 +20,29 @@ public enum Generation {
 
     /// Blocking: for worker threads and CLI commands only.
     public static func ensure(redis: BlockingRedisConnection, postgres: () throws -> PostgresConnection, shards: Int, lease: LeaseScript) throws -> Outcome {
-        if let value = try redis.command(["GET", CartKeys.generation]).stringValue { return .present(value) }
+        if let value = try current(redis) { return .present(value) }
         let token = String(UInt64.random(in: 1...UInt64.max), radix: 36)
         guard try lease.acquire(redis, key: CartKeys.rebuildLock, holder: token, ttlMs: 30000) else { return .busy }
         defer { _ = try? lease.release(redis, key: CartKeys.rebuildLock, holder: token) }
-        if let value = try redis.command(["GET", CartKeys.generation]).stringValue { return .present(value) }
-        let fresh = try CartStore.isEmpty(postgres())
-        if fresh {
-            for shard in 0..<shards {
-                try redis.command(["SET", CartKeys.generationMarker(shard: shard), "1"])
-            }
-        }
-        let generation = String(UInt64.random(in: 1...UInt64.max), radix: 36)
+        if let value = try current(redis) { return .present(value) }
+        let database = try postgres()
+        let fresh = try CartStore.isEmpty(database)
+        let generation = String(try GenerationStore.next(database, fresh: fresh))
+        _ = try redis.pipeline((0..<shards).flatMap { shard in
+            [["DEL", CartKeys.generationMarker(shard: shard)],
+             ["HSET", CartKeys.generationMarker(shard: shard), "g", generation] + (fresh ? ["loaded", "1"] : [])]
+        })
         try redis.command(["SET", CartKeys.generation, generation])
         return .created(generation, fresh: fresh)
+    }
+
+    /// The generation in force; a value that is not a generation number (left by an
+    /// older release) counts as missing and is replaced.
+    static func current(_ redis: BlockingRedisConnection) throws -> String? {
+        try redis.command(["GET", CartKeys.generation]).stringValue.flatMap(isGeneration)
+    }
+
+    public static func isGeneration(_ value: String) -> String? {
+        Int64(value).map { _ in value }
     }
 }

@@ -243,7 +243,7 @@ public final class PersistenceWorker {
         ]
         commands += shards.map { lease.renewCommand(key: CartKeys.lease(shard: $0), holder: configuration.workerId, ttlMs: configuration.leaseMs) }
         let replies = try redis.pipeline(commands)
-        if replies[3] == .null {
+        if replies[3].stringValue.flatMap(Generation.isGeneration) == nil {
             _ = try Generation.ensure(redis: redis, postgres: { try postgres() }, shards: configuration.shards, lease: lease)
         }
         for (shard, reply) in zip(shards, replies.dropFirst(4)) where reply != .integer(1) {

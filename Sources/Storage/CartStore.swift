@@ -105,3 +105,14 @@ public enum CartStore {
              PostgresArray.literal(lines.map(\.2.unitPriceCents)), PostgresArray.literal(lines.map(\.2.title))])
     }
 }
+
+/// The `redis_generations` table.
+public enum GenerationStore {
+    /// Records a new Redis generation and returns its number.
+    public static func next(_ c: PostgresConnection, fresh: Bool) throws -> Int64 {
+        guard let id = try c.query("insert into redis_generations (fresh) values ($1) returning id", [fresh ? "true" : "false"]).rows.first?.first.flatMap({ $0 }).flatMap({ Int64($0) }) else {
+            throw StorageError("could not record a new Redis generation")
+        }
+        return id
+    }
+}

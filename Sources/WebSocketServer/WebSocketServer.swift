@@ -238,9 +238,11 @@ public final class WebSocketServer {
             return 0
         }
         guard let close = session.pendingClose else { return 0 }
-        close.reason.withCString {
-            lws_close_reason(wsi, lws_close_status(UInt32(close.code)), UnsafeMutableRawPointer(mutating: $0).assumingMemoryBound(to: UInt8.self), min(strlen($0), 120))
-        }
+        // Returning -1 from a writeable callback makes lws drop the socket as failed,
+        // without the close frame lws_close_reason prepares; so write it ourselves first
+        // (opcode 4 is LWS_WRITE_CLOSE, which lws keeps out of its public enum).
+        let frame = [UInt8(close.code >> 8), UInt8(close.code & 0xff)] + Array(close.reason.utf8.prefix(123))
+        _ = write(wsi, frame, lws_write_protocol(rawValue: 4))
         return -1
     }
 
