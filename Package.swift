@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "carthub-bench",
             dependencies: [
-                "CLibUV", "EventLoop", "WebSocketClient", "Auth",
+                "CLibUV", "EventLoop", "WebSocketClient", "Auth", "Diagnostics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/CarthubBench"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Project-local Redis + Postgres for carthub.
 #
-#   scripts/services.sh start|stop|status|env PROFILE     (PROFILE = dev | test)
+#   scripts/services.sh start|stop|status|env PROFILE     (PROFILE = dev | test | bench)
 #
 #   start   install missing apt packages, then start (if not running) a Redis and
 #           a Postgres for PROFILE; ensure role/database "carthub" exist.
@@ -10,7 +10,8 @@
 #   env     print `export REDIS_URL=...` / `export DATABASE_URL=...` for eval.
 #
 # Ports (127.0.0.1 only): dev Redis 6390 / Postgres 5440, test Redis 6391 /
-# Postgres 5441; override with CARTHUB_REDIS_PORT / CARTHUB_PG_PORT.
+# Postgres 5441, bench (scripts/bench.sh) Redis 6392 / Postgres 5442; override
+# with CARTHUB_REDIS_PORT / CARTHUB_PG_PORT.
 # Data lives in scripts/.data/PROFILE/ (git-ignored).  If the `postgres` system
 # user cannot traverse that directory (e.g. the clone is under /root), the
 # Postgres cluster goes to /var/tmp/carthub-pg-<hash>/PROFILE instead.
@@ -27,7 +28,7 @@ die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
 
 usage() {
-    echo "usage: scripts/services.sh start|stop|status|env dev|test" >&2
+    echo "usage: scripts/services.sh start|stop|status|env dev|test|bench" >&2
     exit 2
 }
 
@@ -43,6 +44,10 @@ case "$PROFILE" in
     test)
         REDIS_PORT=${CARTHUB_REDIS_PORT:-6391}
         PG_PORT=${CARTHUB_PG_PORT:-5441}
+        ;;
+    bench)
+        REDIS_PORT=${CARTHUB_REDIS_PORT:-6392}
+        PG_PORT=${CARTHUB_PG_PORT:-5442}
         ;;
     *) usage ;;
 esac

@@ -87,26 +87,28 @@ struct ShutdownTests {
 
         redis.pause()
         let stuck = try socket.send("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1])
-        usleep(300_000) // the hub has read it and is waiting for Redis
+        usleep(300_000) // normally the hub has passed it to Redis by now (else SHUTTING_DOWN is its answer)
         let signalledAt = Date()
         hub.signal(SIGTERM)
-        usleep(300_000) // the hub has seen the signal
+        let draining = try eventually(within: 5, "/readyz reports the hub draining") { () -> HTTPResponse? in
+            let response = try hub.http("/readyz")
+            return response.bodyText.contains(#""draining":true"#) ? response : nil
+        }
+        #expect(draining.status == 503, "/readyz while draining: \(draining.status) \(draining.bodyText)")
 
         do {
             let late = try WebSocketClient.connect(url: hub.socketURL, headers: [("Authorization", "Bearer \(Tokens.make(user: user))")])
             late.close()
-            Issue.record("a handshake 0.3 s after SIGTERM was accepted; expected 503 (or a refused connection)")
+            Issue.record("a handshake while the hub was draining was accepted; expected 503 (or a refused connection)")
         } catch WebSocketClientError.handshakeRejected(let response) {
             #expect(response.status == 503, "handshake while draining: HTTP \(response.status) \(response.bodyText)")
         } catch WebSocketClientError.connectFailed {
             // A hub that stopped listening refuses the connection: also fine.
         }
-        if let ready = try? hub.http("/readyz") {
-            #expect(ready.status == 503 && ready.bodyText.contains(#""draining":true"#), "/readyz while draining: \(ready.status) \(ready.bodyText)")
-        }
 
         let reply = try socket.reply(stuck, timeout: 10)
-        #expect(reply.errorCode == "UNAVAILABLE", "the command stuck on Redis should be answered UNAVAILABLE: \(reply.encoded)")
+        #expect(["UNAVAILABLE", "SHUTTING_DOWN"].contains(reply.errorCode ?? "ok"), "the command sent before SIGTERM, while Redis was stopped: \(reply.encoded)")
+        print("NOTE draining: the command stuck on Redis was answered \(reply.errorCode ?? "ok") \(seconds(since: signalledAt)) s after SIGTERM")
         let end = try socket.readUntilEnd().end
         #expect(end == .closeFrame(1001), "the socket ended with \(end), expected close frame 1001")
         let status = hub.waitForExit(timeout: 10)
@@ -114,21 +116,17 @@ struct ShutdownTests {
         #expect(status == 0 && hub.process.terminationReason == .exit, "exit status \(status.map(String.init) ?? "none (still running)"); log:\n\(hub.log)")
         #expect(exitedAfter <= 5, "the hub exited \(exitedAfter) s after SIGTERM, the bound is 5 s")
     }
-}
 
-extension ShutdownTests {
     @Test("SIGTERM stops the hub even when it was started with SIGTERM blocked")
     func blockedSignalMask() throws {
         let hub = try HubProcess.withTerminationSignalsBlocked()
         let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
         let signalledAt = Date()
         hub.signal(SIGTERM)
-        let status = hub.waitForExit(timeout: 8)
+        let end = try? socket.readUntilEnd(timeout: 8).end
+        let status = hub.waitForExit(timeout: 5)
         #expect(status == 0, "\(status.map { "exit status \($0)" } ?? "the hub ignored SIGTERM (blocked signals of its main thread: \(hub.blockedSignals))") \(seconds(since: signalledAt)) s after SIGTERM")
-        if status != nil {
-            let end = try socket.readUntilEnd(timeout: 5).end
-            #expect(end == .closeFrame(1001), "the socket ended with \(end)")
-        }
+        #expect(end == .closeFrame(1001), "the socket ended with \(end.map { "\($0)" } ?? "nothing within 8 s")")
     }
 }
 

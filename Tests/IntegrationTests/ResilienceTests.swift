@@ -218,7 +218,7 @@ struct RedisConnectionTests {
         #expect(hub.log.contains("cart script failed") == false, "the hub logged script failures:\n\(hub.log)")
     }
 
-    @Test("the subscriber connection killed: every local socket gets a resync with the current cart, then live events from another instance flow again")
+    @Test("the subscriber connection killed: every local socket gets a resync with the current cart, misses no change, and live events from another instance flow again")
     func subscriberKilled() throws {
         let catalog = try TestCatalog("sub", stocks: [1000])
         let hub = try HubProcess()
@@ -231,21 +231,32 @@ struct RedisConnectionTests {
 
         let admin = try TestEnvironment.redis()
         let killedId = try admin.killClient(named: hub.subscriberConnectionName)
+        // A change through the other instance while this hub may not be subscribed.
+        #expect(try remote.call("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1]).isOK)
 
         for (n, socket) in local.enumerated() {
-            let resync = try socket.next(timeout: 10) { $0["type"]?.stringValue == "cart.updated" && $0["origin"]?["via"] == "resync" }
-            #expect(resync.cartVersion == 1, "local socket \(n): the resync should hold the current cart (version 1): \(resync.encoded)")
-            #expect(resync["cart"]?["items"]?.arrayValue?.first?["quantity"] == 2)
-            #expect(resync["origin"]?["requestId"] == .null && resync["origin"]?["connectionId"] == .null)
+            // The resync, and version 2 (in the resync itself, or as a live event).
+            var resync: JSONValue?
+            var newest: Int64 = 1
+            let deadline = Date().addingTimeInterval(10)
+            while resync == nil || newest < 2 {
+                let event = try socket.event(timeout: max(0.01, deadline.timeIntervalSinceNow))
+                newest = max(newest, event.cartVersion ?? -1)
+                if event["origin"]?["via"] == "resync" { resync = event }
+            }
+            let snapshot = try #require(resync)
+            #expect([1, 2].contains(snapshot.cartVersion ?? -1), "local socket \(n): the resync should hold the current cart: \(snapshot.encoded)")
+            #expect(snapshot["cart"]?["items"]?.arrayValue?.first?["quantity"]?.intValue == (snapshot.cartVersion == 2 ? 3 : 2))
+            #expect(snapshot["origin"]?["requestId"] == .null && snapshot["origin"]?["connectionId"] == .null)
         }
         let reconnected = try admin.clientList().filter { $0.name == hub.subscriberConnectionName }
         #expect(reconnected.count == 1 && reconnected.first?.id != killedId, "the hub should have one new subscriber connection: \(reconnected)")
 
-        // A change made through the other instance reaches this hub's sockets again.
+        // Live again: a change through the other instance reaches this hub's sockets.
         #expect(try remote.call("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1]).isOK)
         for (n, socket) in local.enumerated() {
-            let event = try socket.event()
-            #expect(event.cartVersion == 2 && event["origin"]?["via"] == "ws", "local socket \(n) got \(event.encoded)")
+            let event = try socket.next(timeout: 10) { $0["type"]?.stringValue == "cart.updated" && $0.cartVersion == 3 }
+            #expect(event["origin"]?["via"] == "ws", "local socket \(n) got \(event.encoded)")
         }
         // The other instance lost nothing, so it had nothing to resync.
         let remoteMessages = try remote.drain(for: 0.5)
@@ -281,6 +292,40 @@ struct RedisConnectionTests {
         #expect(try admin.clientList().contains { $0.name == hub.commandConnectionName }, "the reconnected command connection is named again")
         for _ in 0..<5 { #expect(try socket.call("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1]).isOK) }
         #expect(try socket.call("cart.get").cartVersion == 7)
+    }
+
+    @Test("commands in flight when the command connection dies are each answered once; retried with their requestId they apply exactly once")
+    func commandConnectionKilledUnderLoad() throws {
+        let catalog = try TestCatalog("cmdload", stocks: [1000, 1000, 1000, 1000])
+        let hub = try HubProcess()
+        let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
+        let admin = try TestEnvironment.redis()
+
+        var ids: [String] = []
+        for i in 0..<60 {
+            ids.append(try socket.send("cart.add", ["bookId": .string(catalog[i % 4].id), "quantity": 1]))
+            if i == 30 { try admin.killClient(named: hub.commandConnectionName) }
+        }
+        var toRetry: [String] = []
+        for id in ids {
+            let reply = try socket.reply(id)
+            if !reply.isOK {
+                #expect(reply.errorCode == "UNAVAILABLE", "\(reply.encoded)")
+                toRetry.append(id)
+            }
+        }
+        print("NOTE command connection killed under load: \(toRetry.count) of \(ids.count) commands answered UNAVAILABLE")
+        _ = try eventually(within: 10, "every command answered UNAVAILABLE goes through on retry") { () -> Bool? in
+            var still: [String] = []
+            for id in toRetry where !(try socket.call("cart.add", ["bookId": .string(catalog[(ids.firstIndex(of: id) ?? 0) % 4].id), "quantity": 1], requestId: id).isOK) {
+                still.append(id)
+            }
+            toRetry = still
+            return still.isEmpty ? true : nil
+        }
+        let cart = try socket.call("cart.get")["data"]?["cart"]
+        #expect(cart?["itemCount"]?.intValue == 60, "60 distinct commands must add 60 books, however they were retried: \(cart?.encoded ?? "")")
+        #expect(cart?["version"]?.intValue == 60)
     }
 }
 
@@ -328,8 +373,42 @@ struct RedisOutageTests {
             return reply.isOK ? reply : nil
         }
         print("NOTE redis restarted: first success after \(seconds(since: restartedAt)) s: cart \(recovered["data"]?["cart"]?.encoded ?? "")")
+        // Pub/sub was re-established, so the socket was told the (new) truth.
+        let resync = try socket.next(timeout: 10) { $0["type"]?.stringValue == "cart.updated" && $0["origin"]?["via"] == "resync" }
+        print("NOTE redis restarted: resync \(resync["cart"]?.encoded ?? "")")
         _ = try eventually(within: 10, "/readyz answers 200 again") { try hub.http("/readyz").status == 200 ? true : nil }
         #expect(hub.isRunning)
+    }
+
+    @Test("after Redis lost its data, the cart a socket is sent has a higher epoch, so a client replaces what it showed")
+    func lostDataMeansNewEpoch() throws {
+        let catalog = try TestCatalog("epoch", stocks: [1000, 1000])
+        let redis = try PrivateRedis()
+        defer { redis.kill() }
+        let hub = try HubProcess(environment: redis.hubEnvironment)
+        let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
+        // What the client shows: two lines, at (epoch, version) = (e, 2).
+        #expect(try add(socket, catalog[0].id).reply.isOK)
+        let shown = try add(socket, catalog[1].id).reply["data"]?["cart"]
+        let shownEpoch = try #require(shown?["epoch"]?.intValue)
+        #expect(shown?["version"]?.intValue == 2)
+
+        redis.kill()
+        try redis.start() // empty: no persistence
+        let resync = try socket.next(timeout: 15) { $0["type"]?.stringValue == "cart.updated" && $0["origin"]?["via"] == "resync" }
+        let after = try eventually(within: 10, "a command succeeds after Redis came back") { () -> JSONValue? in
+            let reply = try add(socket, catalog[0].id, timeout: 5).reply
+            return reply.isOK ? reply["data"]?["cart"] : nil
+        }
+        // web-client-protocol.md §5: compare (epoch, version); ignore anything older than
+        // what you show; the epoch changes when the cart's history was rebuilt. A client
+        // following that rule must take both the resync and the next change.
+        let resyncEpoch = resync["cart"]?["epoch"]?.intValue ?? 0
+        let afterEpoch = after["epoch"]?.intValue ?? 0
+        #expect(resyncEpoch > shownEpoch,
+                "the resync after the data loss has epoch \(resyncEpoch) (version \(resync.cartVersion ?? -1)); the client shows epoch \(shownEpoch) version 2 and would ignore it: \(resync["cart"]?.encoded ?? "")")
+        #expect(afterEpoch > shownEpoch,
+                "the first change after the data loss is at epoch \(afterEpoch) version \(after["version"]?.intValue ?? -1), no newer than what the client shows (epoch \(shownEpoch) version 2)")
     }
 
     @Test("Redis stalled (SIGSTOP): a command is answered UNAVAILABLE within 2 s; after SIGCONT commands succeed again")

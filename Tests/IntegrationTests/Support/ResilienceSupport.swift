@@ -216,16 +216,21 @@ extension CartSocket {
 // MARK: Signals
 
 extension HubProcess {
-    /// Starts a hub the way a service manager does: with no signals blocked.
+    /// Starts a hub the way a service manager does: with SIGTERM and SIGINT not blocked.
     ///
     /// `Foundation.Process` hands the spawning thread's signal mask to the child, and
     /// the test runner's worker threads block SIGTERM and SIGINT, so a plain
     /// `HubProcess()` starts with both blocked (see `ShutdownTests.blockedSignalMask`).
+    /// Only those two are unblocked, and only while spawning: every other signal must
+    /// stay blocked on the runner's threads (libdispatch reads SIGCHLD through a
+    /// signalfd, and Foundation.Process needs it to notice that a child exited).
     static func withDefaultSignalMask(environment: [String: String] = [:], startTimeout: Double = 30) throws -> HubProcess {
-        var empty = sigset_t()
+        var termination = sigset_t()
         var saved = sigset_t()
-        sigemptyset(&empty)
-        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        sigemptyset(&termination)
+        sigaddset(&termination, SIGTERM)
+        sigaddset(&termination, SIGINT)
+        pthread_sigmask(SIG_UNBLOCK, &termination, &saved)
         defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         return try HubProcess(environment: environment, startTimeout: startTimeout)
     }
