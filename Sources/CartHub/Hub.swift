@@ -102,6 +102,8 @@ public final class Hub {
         socketConfiguration.maxMessageBytes = configuration.limits.maxMessageBytes
         socketConfiguration.slowConsumerCloseCode = CloseCode.slowConsumer
         socketConfiguration.fdLimit = Self.raiseFileLimit()
+        socketConfiguration.pingIntervalSeconds = UInt16(configuration.pingIntervalSeconds)
+        socketConfiguration.pongTimeoutSeconds = UInt16(configuration.pongTimeoutSeconds)
         let server: WebSocketServer
         do {
             server = try WebSocketServer(loop: loop, configuration: socketConfiguration, delegate: self)

@@ -19,6 +19,9 @@ public struct HubConfiguration: Sendable {
     /// Where the Lua scripts live (`lua/` of the checkout by default).
     public var luaDirectory = "lua"
     public var shutdownGraceSeconds = 5.0
+    /// Idle seconds before the hub pings a socket, and without a pong before it drops it.
+    public var pingIntervalSeconds = 20
+    public var pongTimeoutSeconds = 50
     /// Request ids remembered per cart for safe retries.
     public var rememberedRequests = 32
 

@@ -22,6 +22,8 @@ struct Carthub: ParsableCommand {
               CARTHUB_RATE_LIMIT        commands per second per socket (default 200)
               CARTHUB_RATE_BURST        burst allowance per socket (default 400)
               CARTHUB_REDIS_TIMEOUT_MS  a Redis command unanswered this long fails with UNAVAILABLE (default 1500)
+              CARTHUB_PING_INTERVAL     idle seconds before a socket is pinged (default 20)
+              CARTHUB_PONG_TIMEOUT      seconds without a pong before a socket is dropped (default 50)
               CARTHUB_LOG               debug | info | warning | error (default info)
             """,
         subcommands: [Serve.self, Worker.self, Client.self, Token.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self, Status.self]

@@ -19,6 +19,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("rate-limit"), help: "Commands per second per socket (CARTHUB_RATE_LIMIT).") var rateLimit: Int?
     @Option(name: .customLong("rate-burst"), help: "Burst per socket (CARTHUB_RATE_BURST).") var rateBurst: Int?
     @Option(name: .customLong("redis-timeout-ms"), help: "Redis command deadline (CARTHUB_REDIS_TIMEOUT_MS).") var redisTimeoutMs: Int?
+    @Option(name: .customLong("ping-interval"), help: "Idle seconds before a socket is pinged (CARTHUB_PING_INTERVAL).") var pingInterval: Int?
+    @Option(name: .customLong("pong-timeout"), help: "Seconds without a pong before a socket is dropped (CARTHUB_PONG_TIMEOUT).") var pongTimeout: Int?
 
     func run() throws {
         Log.configure(from: Env.value("CARTHUB_LOG"))
@@ -38,6 +40,11 @@ struct Serve: ParsableCommand {
         c.commandsPerSecond = Double(try Env.int(rateLimit, "CARTHUB_RATE_LIMIT", default: 200))
         c.commandBurst = Double(try Env.int(rateBurst, "CARTHUB_RATE_BURST", default: 400))
         c.redisTimeout = Double(try Env.int(redisTimeoutMs, "CARTHUB_REDIS_TIMEOUT_MS", default: 1500)) / 1000
+        c.pingIntervalSeconds = try Env.int(pingInterval, "CARTHUB_PING_INTERVAL", default: 20)
+        c.pongTimeoutSeconds = try Env.int(pongTimeout, "CARTHUB_PONG_TIMEOUT", default: 50)
+        guard (1...3600).contains(c.pingIntervalSeconds), (c.pingIntervalSeconds + 1...7200).contains(c.pongTimeoutSeconds) else {
+            throw ValidationError("CARTHUB_PING_INTERVAL must be 1...3600 and CARTHUB_PONG_TIMEOUT longer than it, up to 7200")
+        }
         guard (1...65536).contains(c.shards) else { throw ValidationError("CARTHUB_SHARDS must be 1...65536") }
         guard (0...65535).contains(c.port) else { throw ValidationError("CARTHUB_PORT must be 0...65535") }
         guard (1...9999).contains(c.limits.maxQuantity) else { throw ValidationError("CARTHUB_MAX_QUANTITY must be 1...9999") }

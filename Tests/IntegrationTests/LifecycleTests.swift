@@ -169,3 +169,25 @@ struct StartupTests {
         #expect(try socket.call("cart.get").isOK)
     }
 }
+
+@Suite("Dead peers")
+struct DeadPeerTests {
+    @Test("a peer that never answers pings is dropped; one that answers stays")
+    func unansweredPings() throws {
+        let hub = try HubProcess(environment: ["CARTHUB_PING_INTERVAL": "1", "CARTHUB_PONG_TIMEOUT": "3"])
+        let user = TestEnvironment.uniquePrefix("ping")
+        let silent = try CartSocket(hub, user: user)
+        let lively = try CartSocket(hub, user: user)
+        // `lively` reads (and so answers pings) for longer than the pong timeout; `silent` never reads again.
+        _ = try lively.drain(for: 6)
+        #expect(try lively.call("cart.get").isOK)
+        let sockets = try eventually(within: 10, "the silent socket to be dropped") { () -> Int? in
+            let metrics = try HTTPClient.request("GET", hub.httpBase + "/metrics").bodyText
+            let line = metrics.split(separator: "\n").first { $0.hasPrefix("carthub_sockets ") }
+            let count = line.flatMap { Int($0.split(separator: " ")[1]) }
+            return count == 1 ? count : nil
+        }
+        #expect(sockets == 1)
+        _ = silent
+    }
+}
