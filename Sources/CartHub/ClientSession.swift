@@ -13,6 +13,9 @@ final class ClientSession {
     var greeted = false
     /// Replies to commands that completed before the hello went out: `hello` stays first.
     var heldReplies: [String] = []
+    /// Loop time of the last message received: while draining, a socket is closed only
+    /// once it has been quiet for a moment, so commands already on the wire get answered.
+    var lastReceivedAt = 0.0
 
     init(userId: String, connectionId: String, expiresAt: Int64, sessionId: String?, bucket: TokenBucket) {
         self.userId = userId

@@ -62,6 +62,7 @@ extension Hub: WebSocketServerDelegate {
 
     public func session(_ session: WebSocketSession, received message: UnsafeRawBufferPointer) {
         let client = client(session)
+        client.lastReceivedAt = loop.now
         let parsed = CommandParser.parse(Array(message), limits: configuration.limits)
         guard client.bucket.take(now: loop.now) else {
             let requestId = try? parsed.get().requestId
@@ -95,7 +96,6 @@ extension Hub: WebSocketServerDelegate {
             case .failure(let error): ServerFrame.replyError(requestId: request.requestId, error: error)
             }
             self.reply(reply, to: session)
-            if draining && client.inFlight == 0 { session.close(code: CloseCode.goingAway, reason: "server shutting down") }
         }
     }
 

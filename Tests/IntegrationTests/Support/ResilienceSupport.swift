@@ -221,9 +221,8 @@ extension HubProcess {
     /// `Foundation.Process` hands the spawning thread's signal mask to the child, and
     /// the test runner's worker threads block SIGTERM and SIGINT, so a plain
     /// `HubProcess()` starts with both blocked (see `ShutdownTests.blockedSignalMask`).
-    /// Only those two are unblocked, and only while spawning: every other signal must
-    /// stay blocked on the runner's threads (libdispatch reads SIGCHLD through a
-    /// signalfd, and Foundation.Process needs it to notice that a child exited).
+    /// Only those two are unblocked, and only on this thread while spawning, so the
+    /// runner's own signal handling is left as it was.
     static func withDefaultSignalMask(environment: [String: String] = [:], startTimeout: Double = 30) throws -> HubProcess {
         var termination = sigset_t()
         var saved = sigset_t()
