@@ -184,7 +184,18 @@ struct PersistenceTests {
         #expect(reply.cartVersion == 20)
         let worker = try WorkerProcess(environment: stack.environment)
         try stack.waitForConvergence(users)
-        _ = worker
+
+        // Redis away again: the worker waits it out and resumes by itself.
+        stack.redis.kill()
+        usleep(1_500_000)
+        #expect(worker.process.isRunning, "the worker must survive a Redis outage:\n\(worker.log)")
+        try stack.redis.start()
+        let more = try eventually(within: 10, "the hub to take commands again") { () -> JSONValue? in
+            let answer = try? CartSocket(hub, user: users[1]).call("cart.add", ["bookId": .string(catalog[4].id), "quantity": 1])
+            return answer?.isOK == true ? answer : nil
+        }
+        #expect(more.cartVersion == 21)
+        try stack.waitForConvergence(users)
     }
 
     @Test("Redis flushed: hubs and worker rebuild, carts come back from Postgres under a new epoch, loaded once")
