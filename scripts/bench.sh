@@ -128,7 +128,14 @@ export JWT_SECRET
 export CARTHUB_LUA_DIR="$ROOT/lua"
 
 note "building release (swift build -c release)"
-swift build -c release 2>&1 | tail -n 3
+# A file saved while the build runs fails it ("modified during the build"): try again.
+for attempt in 1 2 3; do
+    if swift build -c release >"$TMP/build.log" 2>&1; then break; fi
+    ((attempt < 3)) || { tail -n 30 "$TMP/build.log" >&2; die "swift build -c release failed (log: $TMP/build.log)"; }
+    note "build failed; retrying"
+    sleep 2
+done
+tail -n 1 "$TMP/build.log"
 [[ -x $BIN && -x $BENCH ]] || die "release binaries missing after the build"
 
 "$BIN" migrate
@@ -204,12 +211,14 @@ wait_quiet() { # waits (up to BENCH_QUIET_WAIT s) until the machine is mostly id
 run_bench() { # run_bench NAME ARGS...: JSON to $TMP/NAME.json, progress to the terminal
     local name=$1
     shift
-    local -a watch hubs=()
-    mapfile -t watch < <(watch_args)
-    local pid
-    for pid in "${HUB_PIDS[@]}"; do hubs+=(--hub-pid "$pid"); done
-    local attempt rc other best_other=""
+    local -a watch hubs
+    local pid attempt rc other best_other=""
     for ((attempt = 0; attempt <= ${BENCH_RETRIES:-1}; attempt++)); do
+        # RUN_BEFORE: a command run before every attempt (the idle scenario restarts its hub).
+        [[ -n ${RUN_BEFORE:-} ]] && eval "$RUN_BEFORE"
+        mapfile -t watch < <(watch_args)
+        hubs=()
+        for pid in "${HUB_PIDS[@]}"; do hubs+=(--hub-pid "$pid"); done
         wait_quiet
         note "scenario $name: carthub-bench $*"
         redis_cli config resetstat >/dev/null
@@ -284,7 +293,8 @@ if wants script; then
     user="bench-script"
     keys=("cart:$tag:$user" "cart:$tag:$user:lines" "cart:$tag:$user:req" "cart:$tag:$user:reqlog" "jobs:$tag" "gen:$tag" "carts:$tag")
     redis_cli del "${keys[@]}" >/dev/null
-    redis_cli set "gen:$tag" 1 >/dev/null
+    # The shard's generation hash (see lua/cart.lua): generation 1, loaded.
+    redis_cli hset "gen:$tag" g 1 loaded 1 >/dev/null
     now_ms=$(($(date +%s) * 1000))
     now_iso=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
     common=("$user" "r-__rand_int__" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32)
@@ -292,7 +302,8 @@ if wants script; then
         redis_cli evalsha "$sha" 7 "${keys[@]}" add "$user" "seed-$i" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32 \
             "bk-000$i" 2 "Book $i" 1299 1000000 >/dev/null
     done
-    [[ $(redis_cli hlen "cart:$tag:$user:lines") == 5 ]] || die "could not build the 5-line cart for the script benchmark"
+    [[ $(redis_cli hlen "cart:$tag:$user:lines") == 5 ]] ||
+        die "could not build the 5-line cart for the script benchmark (did lua/cart.lua's KEYS/ARGV change? see the script scenario in scripts/bench.sh)"
     REDISCLI_AUTH=$REDIS_PASS redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" subscribe "room:$user" >/dev/null 2>&1 &
     SUB_PID=$!
     sleep 0.3
@@ -314,9 +325,9 @@ if wants script; then
 fi
 
 if wants idle; then
-    start_hub "$PORT0"
+    # A fresh hub for every attempt: RSS growth is measured from its baseline.
     users=$(((IDLE_SOCKETS + 1) / 2))
-    run_bench idle --url "$U1" --idle --users "$users" --devices 2 --duration 10
+    RUN_BEFORE='stop_hubs; start_hub "$PORT0"' run_bench idle --url "$U1" --idle --users "$users" --devices 2 --duration 10
     stop_hubs
 fi
 

@@ -748,7 +748,7 @@ final class Bench {
             line += "\(stage) sent \(windowSent)/s replies \(windowReplies)/s"
             line += " p50 \(ms(window.percentileMs(50))) p99 \(ms(window.percentileMs(99))) ms"
             line += " fan-out p99 \(ms(windowFanout.percentileMs(99))) ms"
-            line += " in flight \(pending.count) errors \(windowErrors) sockets \(liveConnections().count)"
+            line += " pending \(pending.count) errors \(windowErrors) sockets \(liveConnections().count)"
         case .finishing:
             line += "waiting for the persistence worker"
         case .done:

@@ -9,18 +9,17 @@ struct CarthubBench: ParsableCommand {
         commandName: "carthub-bench",
         abstract: "Load generator for carthub hubs: many WebSocket clients on one libuv loop.",
         discussion: """
-            Opens users × devices sockets (spread round-robin over the --url hubs, so with two
-            hubs a user's devices sit on different instances), waits for every hello, then sends
-            cart commands for --warmup + --duration seconds and reports reply latency (command
-            sent → its reply), fan-out latency (command sent → its cart.updated on the user's
-            other devices, split by same/other instance), errors by code, throughput, and the
-            hubs' RSS and CPU from /proc. Latencies are measured from each command's scheduled
-            send time (open loop), so a stall of the hub or of the bench is not hidden
-            (no coordinated omission).
+            Opens users × devices sockets (spread round-robin over the --url hubs, so with two \
+            hubs a user's devices sit on different instances), waits for every hello, then sends \
+            cart commands for --warmup + --duration seconds and reports reply latency (command \
+            sent → its reply), fan-out latency (command sent → its cart.updated on the user's \
+            other devices, split by same/other instance), errors by code, throughput, and the \
+            hubs' RSS and CPU from /proc. Latencies count from each command's scheduled send \
+            time, so a stall of the hub or of the bench is not hidden (no coordinated omission).
 
             Examples:
               carthub-bench --url ws://127.0.0.1:8080/ws --rate 3000 --duration 20
-              carthub-bench --url ws://127.0.0.1:8080/ws --url ws://127.0.0.1:8081/ws --closed 1 --users 500
+              carthub-bench --url ws://127.0.0.1:8080/ws --url ws://127.0.0.1:8081/ws --closed 1
               carthub-bench --url ws://127.0.0.1:8080/ws --idle --users 5000 --devices 2
             """)
 

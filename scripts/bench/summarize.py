@@ -82,6 +82,10 @@ def benchmark_csv(path):
 def fmt(value, digits=2):
     if value is None:
         return "–"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, float):
         if abs(value) >= 100:
             return f"{value:,.0f}"
