@@ -31,8 +31,6 @@
 #                    processes took more than 25 % of a core during it; the quieter run is kept
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-cd "$ROOT"
 PROG=bench.sh
 
 SMOKE=0
@@ -46,11 +44,8 @@ esac
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
 
-if ! command -v swift >/dev/null 2>&1 && [[ -x /opt/swift/usr/bin/swift ]]; then
-    export PATH="/opt/swift/usr/bin:$PATH"
-fi
-# Hubs and the bench each hold up to 10,000+ sockets.
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 DURATION=${BENCH_DURATION:-20}
 WARMUP=${BENCH_WARMUP:-5}
