@@ -30,6 +30,8 @@ export CARTHUB_BIN="$ROOT/.build/debug/carthub"
 export CARTHUB_LUA_DIR="$ROOT/lua"
 
 swift build
+# The shared test database gets its schema once, as an operator's would.
+"$CARTHUB_BIN" migrate
 
 rc=0
 swift test "$@" || rc=$?

@@ -22,6 +22,7 @@ final class HubProcess: @unchecked Sendable {
         env["CARTHUB_HOST"] = "127.0.0.1"
         env["CARTHUB_LUA_DIR"] = TestEnvironment.luaDirectory
         for (k, v) in environment { env[k] = v }
+        if environment["DATABASE_URL"] == nil { try TestEnvironment.migrateSharedDatabase() }
         process.environment = env
         if wrapper.isEmpty {
             process.executableURL = URL(fileURLWithPath: TestEnvironment.binary)

@@ -41,6 +41,12 @@ enum TestEnvironment {
         try PostgresConnection(url: databaseURL())
     }
 
+    /// Hubs on the shared database need its schema; migrating is idempotent and
+    /// safe concurrently, so every test may ask.
+    static func migrateSharedDatabase() throws {
+        _ = try Migrator(connection: postgres()).migrate()
+    }
+
     /// A prefix no other test run uses, for user and book ids.
     static func uniquePrefix(_ label: String) -> String {
         "\(label)-\(UUID().uuidString.prefix(8).lowercased())"
