@@ -5,7 +5,6 @@ final class ClientSession {
     let userId: String
     let connectionId: String
     let expiresAt: Int64
-    let sessionId: String?
     var bucket: TokenBucket
     /// Commands sent to Redis and not yet answered.
     var inFlight = 0
@@ -17,11 +16,10 @@ final class ClientSession {
     /// once it has been quiet for a moment, so commands already on the wire get answered.
     var lastReceivedAt = 0.0
 
-    init(userId: String, connectionId: String, expiresAt: Int64, sessionId: String?, bucket: TokenBucket) {
+    init(userId: String, connectionId: String, expiresAt: Int64, bucket: TokenBucket) {
         self.userId = userId
         self.connectionId = connectionId
         self.expiresAt = expiresAt
-        self.sessionId = sessionId
         self.bucket = bucket
     }
 }

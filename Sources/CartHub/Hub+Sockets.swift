@@ -22,7 +22,6 @@ extension Hub: WebSocketServerDelegate {
                 userId: claims.subject,
                 connectionId: "\(instanceId)-\(String(nextConnection, radix: 36))",
                 expiresAt: claims.expiresAt,
-                sessionId: claims.sessionId,
                 bucket: TokenBucket(rate: configuration.commandsPerSecond, burst: configuration.commandBurst, now: loop.now)))
         }
     }
