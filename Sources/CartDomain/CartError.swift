@@ -1,6 +1,14 @@
 /// Stable error codes of the client protocol (web-client-protocol.md lists each).
 public enum ErrorCode: String, Sendable, CaseIterable {
     case badRequest = "BAD_REQUEST"
+    case notFound = "NOT_FOUND"
+    case methodNotAllowed = "METHOD_NOT_ALLOWED"
+    case payloadTooLarge = "PAYLOAD_TOO_LARGE"
+    case unsupportedMediaType = "UNSUPPORTED_MEDIA_TYPE"
+    case conflict = "CONFLICT"
+    case emailTaken = "EMAIL_TAKEN"
+    case weakPassword = "WEAK_PASSWORD"
+    case invalidCredentials = "INVALID_CREDENTIALS"
     case unauthorized = "UNAUTHORIZED"
     case forbidden = "FORBIDDEN"
     case bookNotFound = "BOOK_NOT_FOUND"
@@ -12,6 +20,25 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case unavailable = "UNAVAILABLE"
     case shuttingDown = "SHUTTING_DOWN"
     case `internal` = "INTERNAL"
+}
+
+extension ErrorCode {
+    /// The HTTP status a REST response carries for this code.
+    public var httpStatus: Int {
+        switch self {
+        case .badRequest, .weakPassword: 400
+        case .unauthorized, .invalidCredentials: 401
+        case .forbidden: 403
+        case .notFound, .bookNotFound, .notInCart: 404
+        case .methodNotAllowed: 405
+        case .conflict, .emailTaken, .insufficientStock, .quantityLimit, .cartLimit: 409
+        case .payloadTooLarge: 413
+        case .unsupportedMediaType: 415
+        case .rateLimited: 429
+        case .internal: 500
+        case .unavailable, .shuttingDown: 503
+        }
+    }
 }
 
 public struct CartError: Error, Equatable, Sendable {

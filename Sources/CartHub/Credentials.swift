@@ -46,17 +46,53 @@ struct Authenticator {
         case forbidden(String)
     }
 
-    /// A present Origin must be allowed; a cookie without any Origin is refused too.
+    /// WebSocket handshakes: a present Origin must be allowed; a cookie without any Origin is refused too.
     func authenticate(authorization: String?, cookie: String?, origin: String?, now: Int64) -> Result<JWTClaims, Failure> {
-        guard let credentials = Credentials(authorization: authorization, cookie: cookie) else {
-            let problem = authorization == nil ? "missing access token (accessToken cookie or Authorization: Bearer)" : "Authorization must be \"Bearer <token>\""
-            return .failure(.unauthorized(problem))
+        let credentials: Credentials
+        switch Self.credentials(authorization: authorization, cookie: cookie) {
+        case .failure(let failure): return .failure(failure)
+        case .success(let found): credentials = found
         }
         if let origin {
             guard allowedOrigins.contains(origin) else { return .failure(.forbidden("origin \(origin) is not allowed")) }
         } else if credentials.source == .cookie {
             return .failure(.forbidden("a cookie-authenticated request must carry an allowed Origin"))
         }
+        return verify(credentials, now: now)
+    }
+
+    /// REST: Bearer requests carry no ambient authority, so only cookie-authenticated
+    /// mutations must show an allowed `Origin`, or failing that a `Referer` from one (CSRF).
+    func authenticateRequest(authorization: String?, cookie: String?, origin: String?, referer: String?, mutating: Bool, now: Int64) -> Result<JWTClaims, Failure> {
+        let credentials: Credentials
+        switch Self.credentials(authorization: authorization, cookie: cookie) {
+        case .failure(let failure): return .failure(failure)
+        case .success(let found): credentials = found
+        }
+        if credentials.source == .cookie && mutating {
+            guard let source = origin ?? referer.flatMap(Self.origin(ofURL:)) else {
+                return .failure(.forbidden("a cookie-authenticated change must carry an allowed Origin or Referer"))
+            }
+            guard allowedOrigins.contains(source) else { return .failure(.forbidden("origin \(source) is not allowed")) }
+        }
+        return verify(credentials, now: now)
+    }
+
+    /// `scheme://host[:port]` of an absolute URL, as browsers write it in `Origin`.
+    static func origin(ofURL url: String) -> String? {
+        guard let schemeEnd = url.range(of: "://") else { return nil }
+        let authority = url[schemeEnd.upperBound...].prefix { $0 != "/" && $0 != "?" && $0 != "#" }
+        guard !authority.isEmpty, !authority.contains("@") else { return nil }
+        return url[..<schemeEnd.upperBound].lowercased() + authority.lowercased()
+    }
+
+    private static func credentials(authorization: String?, cookie: String?) -> Result<Credentials, Failure> {
+        if let credentials = Credentials(authorization: authorization, cookie: cookie) { return .success(credentials) }
+        let problem = authorization == nil ? "missing access token (accessToken cookie or Authorization: Bearer)" : "Authorization must be \"Bearer <token>\""
+        return .failure(.unauthorized(problem))
+    }
+
+    private func verify(_ credentials: Credentials, now: Int64) -> Result<JWTClaims, Failure> {
         do {
             return .success(try codec.verify(credentials.token, now: now))
         } catch {

@@ -35,6 +35,8 @@ public final class Hub {
     var commandCounts: [String: Int64] = [:]
     var draining = false
     var nextConnection: UInt64 = 0
+    /// REST rate limits by user id (sockets keep theirs on the session).
+    var restBuckets: [String: (bucket: TokenBucket, lastUsed: Double)] = [:]
 
     // Subscriber liveness: our own heartbeat must come back through pub/sub.
     var heartbeatChannel: String { "hub:heartbeat:\(instanceId)" }
@@ -88,6 +90,7 @@ public final class Hub {
             checkGeneration()
             probePostgres()
             closeExpiredSessions()
+            pruneRESTBuckets()
         }
         loop.onSignal(SIGTERM) { [unowned self] in beginShutdown() }
         loop.onSignal(SIGINT) { [unowned self] in beginShutdown() }

@@ -1,0 +1,98 @@
+import CartDomain
+import JSON
+import WebSocketServer
+
+/// A REST request being served: its path parameters, helpers to read its query and
+/// JSON body, and the one JSON response it gets with the API's common headers.
+final class APICall {
+    let request: HTTPRequest
+    let parameters: [String: String]
+    /// The request's Origin when it is allowed: responses then carry CORS headers.
+    let corsOrigin: String?
+
+    init(request: HTTPRequest, parameters: [String: String], corsOrigin: String?) {
+        self.request = request
+        self.parameters = parameters
+        self.corsOrigin = corsOrigin
+    }
+
+    var head: RequestHead { request.head }
+    func header(_ name: String) -> String? { request.head.header(name) }
+
+    func respond(_ status: Int, json: String, headers: [(String, String)] = []) {
+        request.respond(.json(status, json, headers: commonHeaders + headers))
+    }
+
+    func respond(_ status: Int, headers: [(String, String)] = []) {
+        request.respond(HTTPResponse(status: status, headers: commonHeaders + headers))
+    }
+
+    /// `{"error":{"code","message"}}` with the code's status.
+    func fail(_ error: CartError, headers: [(String, String)] = []) {
+        respond(error.code.httpStatus, json: Self.errorBody(error), headers: headers)
+    }
+
+    func fail(_ code: ErrorCode, _ message: String, headers: [(String, String)] = []) {
+        fail(CartError(code, message), headers: headers)
+    }
+
+    static func errorBody(_ error: CartError) -> String {
+        var out = #"{"error":{"code":""#
+        out += error.code.rawValue
+        out += #"","message":"#
+        JSONString.appendQuoted(error.message, to: &out)
+        out += "}}"
+        return out
+    }
+
+    /// The query string's parameters; answers 400 and returns nil when it is malformed.
+    func query(allowed names: Set<String>) -> [String: String]? {
+        guard let query = PercentDecoding.query(head.query) else {
+            fail(.badRequest, "malformed query string")
+            return nil
+        }
+        if let unknown = query.keys.sorted().first(where: { !names.contains($0) }) {
+            fail(.badRequest, "unknown query parameter \(JSONString.quoted(String(unknown.prefix(64))))")
+            return nil
+        }
+        return query
+    }
+
+    /// The body as a JSON object; answers 415 or 400 and returns nil otherwise.
+    func jsonObject() -> [String: JSONValue]? {
+        guard let type = header("content-type"), Self.isJSON(type) else {
+            fail(.unsupportedMediaType, "send the body as Content-Type: application/json")
+            return nil
+        }
+        guard !request.body.isEmpty else {
+            fail(.badRequest, "a JSON object body is required")
+            return nil
+        }
+        let value: JSONValue
+        do {
+            value = try JSONValue.parse(request.body)
+        } catch {
+            fail(.badRequest, "invalid JSON: \(error.message)")
+            return nil
+        }
+        guard let object = value.objectValue else {
+            fail(.badRequest, "the body must be a JSON object")
+            return nil
+        }
+        return object
+    }
+
+    /// `application/json`, with or without parameters such as `charset=utf-8`.
+    static func isJSON(_ contentType: String) -> Bool {
+        let media = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces.lowercased() }
+        return media == "application/json"
+    }
+
+    private var commonHeaders: [(String, String)] {
+        var headers = [("cache-control", "no-store"), ("x-content-type-options", "nosniff")]
+        if let corsOrigin {
+            headers += [("access-control-allow-origin", corsOrigin), ("access-control-allow-credentials", "true"), ("vary", "Origin")]
+        }
+        return headers
+    }
+}
