@@ -6,7 +6,11 @@ import Storage
 /// The books the hub prices carts with: loaded from Postgres off the loop thread,
 /// swapped in on the loop thread, reloaded whenever `catalog:changed` is published.
 final class CatalogCache {
-    private var books: [String: Book] = [:]
+    private var books: [String: Book] = [:] {
+        didSet { sortedBooks = nil }
+    }
+    /// Books by id (byte-wise) for paging, rebuilt after a change on first use.
+    private var sortedBooks: [Book]?
     private(set) var isLoaded = false
     /// Called after every successful load.
     var onLoaded: (() -> Void)?
@@ -21,6 +25,11 @@ final class CatalogCache {
     }
 
     func book(_ id: String) -> Book? { books[id] }
+
+    func page(query: String, after: String?, limit: Int) -> CatalogPage {
+        if sortedBooks == nil { sortedBooks = books.values.sorted { $0.id.utf8.lexicographicallyPrecedes($1.id.utf8) } }
+        return CatalogPage(sorted: sortedBooks!, query: query, after: after, limit: limit)
+    }
 
     /// Loads now, or once more after the load in progress (changes may have raced it).
     func reload() {

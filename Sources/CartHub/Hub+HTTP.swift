@@ -11,6 +11,8 @@ extension Hub {
         Route("POST", "/api/cart/items") { $0.addCartItem($1) },
         Route("PATCH", "/api/cart/items/{bookId}") { $0.setCartItem($1) },
         Route("DELETE", "/api/cart/items/{bookId}") { $0.removeCartItem($1) },
+        Route("GET", "/api/books") { $0.listBooks($1) },
+        Route("GET", "/api/books/{id}") { $0.getBook($1) },
     ])
 
     public func handle(_ request: HTTPRequest) {

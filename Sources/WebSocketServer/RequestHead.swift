@@ -1,17 +1,17 @@
 /// What a request or upgrade carried, read while lws still holds the headers.
 public struct RequestHead: Sendable {
     public var method: String
-    /// Path without the query string, as sent (not decoded).
+    /// Path without the query string, percent-decoded by lws.
     public var path: String
-    /// The raw query string without `?`, or "".
-    public var query: String
+    /// The query's `name=value` items in order, each percent-decoded by lws.
+    public var queryItems: [String]
     /// Lower-cased names of the headers the hub reads (see `WebSocketServer.readHeaders`).
     public var headers: [String: String]
 
-    public init(method: String, path: String, query: String, headers: [String: String]) {
+    public init(method: String, path: String, queryItems: [String], headers: [String: String]) {
         self.method = method
         self.path = path
-        self.query = query
+        self.queryItems = queryItems
         self.headers = headers
     }
 

@@ -348,8 +348,25 @@ public final class WebSocketServer {
         for name in ["idempotency-key"] {
             if let value = customHeader(wsi, name) { headers[name] = value }
         }
-        return RequestHead(method: verb, path: path, query: headerValue(wsi, WSI_TOKEN_HTTP_URI_ARGS) ?? "", headers: headers)
+        return RequestHead(method: verb, path: path, queryItems: queryItems(wsi), headers: headers)
     }
+
+    /// lws keeps each `name=value` of the query as one fragment (joining them in
+    /// `lws_hdr_copy` would blur the boundaries), so read them one by one.
+    private func queryItems(_ wsi: OpaquePointer) -> [String] {
+        let length = Int(lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS))
+        guard length > 0 else { return [] }
+        var buffer = [CChar](repeating: 0, count: length + 1)
+        var items: [String] = []
+        while items.count < Self.maxQueryItems {
+            let copied = Int(lws_hdr_copy_fragment(wsi, &buffer, Int32(length + 1), WSI_TOKEN_HTTP_URI_ARGS, Int32(items.count)))
+            guard copied >= 0 else { break }
+            items.append(Self.text(buffer, copied))
+        }
+        return items
+    }
+
+    private static let maxQueryItems = 32
 
     private func headerValue(_ wsi: OpaquePointer, _ token: lws_token_indexes) -> String? {
         let length = Int(lws_hdr_total_length(wsi, token))

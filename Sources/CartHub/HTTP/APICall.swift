@@ -45,15 +45,20 @@ final class APICall {
         return out
     }
 
-    /// The query string's parameters; answers 400 and returns nil when it is malformed.
+    /// The query's parameters; answers 400 and returns nil for an unknown or repeated one.
     func query(allowed names: Set<String>) -> [String: String]? {
-        guard let query = PercentDecoding.query(head.query) else {
-            fail(.badRequest, "malformed query string")
-            return nil
-        }
-        if let unknown = query.keys.sorted().first(where: { !names.contains($0) }) {
-            fail(.badRequest, "unknown query parameter \(JSONString.quoted(String(unknown.prefix(64))))")
-            return nil
+        var query: [String: String] = [:]
+        for item in head.queryItems {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let name = String(parts[0])
+            guard names.contains(name) else {
+                fail(.badRequest, "unknown query parameter \(JSONString.quoted(String(name.prefix(64))))")
+                return nil
+            }
+            guard query.updateValue(parts.count > 1 ? String(parts[1]) : "", forKey: name) == nil else {
+                fail(.badRequest, "query parameter \(name) given twice")
+                return nil
+            }
         }
         return query
     }

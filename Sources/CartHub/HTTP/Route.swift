@@ -12,15 +12,16 @@ struct Route: Sendable {
         self.serve = serve
     }
 
-    /// The path parameters when `segments` (a request path split at `/`) fits the pattern.
+    /// The path parameters when `segments` (a request path split at `/`, already
+    /// percent-decoded by lws) fits the pattern.
     func match(_ segments: [Substring]) -> [String: String]? {
         let parts = pattern.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == segments.count else { return nil }
         var parameters: [String: String] = [:]
         for (part, segment) in zip(parts, segments) {
             if part.first == "{" && part.last == "}" {
-                guard !segment.isEmpty, let decoded = PercentDecoding.decode(segment) else { return nil }
-                parameters[String(part.dropFirst().dropLast())] = decoded
+                guard !segment.isEmpty else { return nil }
+                parameters[String(part.dropFirst().dropLast())] = String(segment)
             } else if part != segment {
                 return nil
             }
@@ -52,49 +53,5 @@ struct Router: Sendable {
         guard !allowed.isEmpty else { return .notFound }
         if allowed.contains("GET") { allowed.append("HEAD") }
         return .methodNotAllowed(allowed + ["OPTIONS"])
-    }
-}
-
-/// `%XX` escapes of a URL path segment or query component.
-enum PercentDecoding {
-    /// Nil for a broken escape or bytes that are not UTF-8. `plusIsSpace` for query strings.
-    static func decode(_ text: Substring, plusIsSpace: Bool = false) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.utf8.count)
-        var iterator = text.utf8.makeIterator()
-        while let byte = iterator.next() {
-            switch byte {
-            case UInt8(ascii: "%"):
-                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else { return nil }
-                bytes.append(high << 4 | low)
-            case UInt8(ascii: "+") where plusIsSpace:
-                bytes.append(UInt8(ascii: " "))
-            default:
-                bytes.append(byte)
-            }
-        }
-        return String(validating: bytes, as: UTF8.self)
-    }
-
-    /// `a=1&b=x%20y` as a dictionary; nil when malformed or a name repeats.
-    static func query(_ text: String) -> [String: String]? {
-        var result: [String: String] = [:]
-        for pair in text.split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            guard let name = decode(parts[0], plusIsSpace: true), !name.isEmpty,
-                let value = decode(parts.count > 1 ? parts[1] : "", plusIsSpace: true),
-                result.updateValue(value, forKey: name) == nil
-            else { return nil }
-        }
-        return result
-    }
-
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
     }
 }
