@@ -84,15 +84,7 @@ struct TLSTests {
         let tls = try TLSMaterial()
         let hub = try tls.startHub()
         let token = Tokens.make(user: TestEnvironment.uniquePrefix("u"))
-        let host = "Host: 127.0.0.1:\(hub.port)\r\n"
-        let h2c = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
-        let requests: [(String, String)] = [
-            ("h2c upgrade of /ws", "GET /ws HTTP/1.1\r\n\(host)\(h2c)Authorization: Bearer \(token)\r\n\r\n"),
-            ("h2c upgrade of /", "GET / HTTP/1.1\r\n\(host)\(h2c)\r\n"),
-            ("Upgrade: foo of /ws", "GET /ws HTTP/1.1\r\n\(host)Connection: Upgrade\r\nUpgrade: foo\r\nAuthorization: Bearer \(token)\r\n\r\n"),
-            ("Upgrade: foo of /healthz", "GET /healthz HTTP/1.1\r\n\(host)Connection: Upgrade\r\nUpgrade: foo\r\n\r\n"),
-        ]
-        for (name, request) in requests {
+        for (name, request) in UpgradeAbuseTests.nonWebSocketUpgrades(port: hub.port, token: token) {
             let probe = try tls.probe(port: hub.port, request: request)
             // Refused: an error status, or the connection closed without an answer.
             if let status = probe.status {
