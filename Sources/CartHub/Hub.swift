@@ -107,6 +107,8 @@ public final class Hub {
         socketConfiguration.fdLimit = Self.raiseFileLimit()
         socketConfiguration.pingIntervalSeconds = UInt16(configuration.pingIntervalSeconds)
         socketConfiguration.pongTimeoutSeconds = UInt16(configuration.pongTimeoutSeconds)
+        socketConfiguration.tlsCertificatePath = configuration.tlsCertificatePath
+        socketConfiguration.tlsPrivateKeyPath = configuration.tlsPrivateKeyPath
         let server: WebSocketServer
         do {
             server = try WebSocketServer(loop: loop, configuration: socketConfiguration, delegate: self)
@@ -116,7 +118,8 @@ public final class Hub {
         }
         self.server = server
         authenticator = Authenticator(codec: codec, allowedOrigins: configuration.effectiveOrigins(listeningPort: server.port))
-        Log.info("carthub \(instanceId) listening on http://\(configuration.host):\(server.port) (ws path /ws)")
+        let socketScheme = server.isTLS ? "wss" : "ws"
+        Log.info("carthub \(instanceId) listening on \(configuration.scheme)://\(configuration.host):\(server.port) (\(socketScheme) path /ws\(server.isTLS ? ", TLS 1.2+, ALPN http/1.1" : ""))")
         // Machine-readable line for scripts and tests that start a hub on port 0.
         print("LISTENING \(configuration.host) \(server.port) \(instanceId)")
         fflush(nil)

@@ -1,4 +1,5 @@
 import CartDomain
+import Foundation
 import Redis
 
 /// Everything `carthub serve` can be told, with the defaults the docs promise.
@@ -24,19 +25,55 @@ public struct HubConfiguration: Sendable {
     public var pongTimeoutSeconds = 50
     /// Request ids remembered per cart for safe retries.
     public var rememberedRequests = 32
+    /// PEM certificate (chain) and private key (`CARTHUB_TLS_CERT`, `CARTHUB_TLS_KEY`):
+    /// both or neither. With both, the one listener serves only https:// and wss://.
+    public var tlsCertificatePath: String?
+    public var tlsPrivateKeyPath: String?
 
     public init() {}
+
+    /// True when the hub serves https/wss; cookies it sets must then carry `Secure`.
+    public var usesTLS: Bool { tlsCertificatePath != nil && tlsPrivateKeyPath != nil }
+
+    /// `https` with TLS, else `http`.
+    public var scheme: String { usesTLS ? "https" : "http" }
 
     /// The origins a handshake or cookie request may come from.
     public func effectiveOrigins(listeningPort: Int) -> Set<String> {
         if !allowedOrigins.isEmpty { return Set(allowedOrigins) }
-        var own: Set<String> = ["http://\(host):\(listeningPort)"]
+        var own: Set<String> = ["\(scheme)://\(host):\(listeningPort)"]
         if host == "127.0.0.1" || host == "localhost" {
-            own.insert("http://localhost:\(listeningPort)")
-            own.insert("http://127.0.0.1:\(listeningPort)")
+            own.insert("\(scheme)://localhost:\(listeningPort)")
+            own.insert("\(scheme)://127.0.0.1:\(listeningPort)")
         }
         return own
     }
+
+    /// Checks the TLS settings before anything starts: both paths or neither, and
+    /// each a readable, non-empty file. Whether they hold a usable PEM pair is lws's
+    /// to say when the listener opens (the hub then exits with its error).
+    public func validateTLS() throws(HubConfigurationError) {
+        switch (tlsCertificatePath, tlsPrivateKeyPath) {
+        case (nil, nil):
+            return
+        case (_?, nil):
+            throw HubConfigurationError("CARTHUB_TLS_CERT is set but CARTHUB_TLS_KEY is not: TLS needs both the certificate and its private key (or neither, for plain HTTP)")
+        case (nil, _?):
+            throw HubConfigurationError("CARTHUB_TLS_KEY is set but CARTHUB_TLS_CERT is not: TLS needs both the certificate and its private key (or neither, for plain HTTP)")
+        case (let certificate?, let key?):
+            for (name, path) in [("CARTHUB_TLS_CERT", certificate), ("CARTHUB_TLS_KEY", key)] {
+                guard let contents = FileManager.default.contents(atPath: path) else {
+                    throw HubConfigurationError("\(name): cannot read \(path) (missing, a directory, or not readable)")
+                }
+                guard !contents.isEmpty else { throw HubConfigurationError("\(name): \(path) is empty") }
+            }
+        }
+    }
+}
+
+public struct HubConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// Close codes of the protocol (web-client-protocol.md).

@@ -18,8 +18,26 @@ public struct WebSocketServerConfiguration: Sendable {
     public var pingIntervalSeconds: UInt16 = 20
     public var pongTimeoutSeconds: UInt16 = 50
     public var fdLimit: UInt32 = 0
+    /// PEM certificate (chain) and private key. Both set make the listener TLS only:
+    /// https:// and wss://, TLS 1.2 or newer, ALPN http/1.1 (never h2).
+    public var tlsCertificatePath: String?
+    public var tlsPrivateKeyPath: String?
+
+    public var isTLS: Bool { tlsCertificatePath != nil && tlsPrivateKeyPath != nil }
 
     public init() {}
+}
+
+/// What a TLS vhost offers. ALPN is only http/1.1: lws 4.1.6 has HTTP/2 compiled in
+/// and would negotiate h2 by default, and its h2 and upgrade paths are not for us.
+enum TLSPolicy {
+    static let alpn = "http/1.1"
+    /// TLS 1.2 suites: forward secrecy and AEAD only (TLS 1.3 keeps OpenSSL's defaults, all AEAD).
+    static let tls12Ciphers = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
 }
 
 /// libwebsockets on the shared libuv loop: HTTP and WebSocket on one listener.
@@ -31,6 +49,8 @@ public final class WebSocketServer {
     public weak var delegate: WebSocketServerDelegate?
     public private(set) var port = 0
     public private(set) var sessionCount = 0
+    /// Whether the listener speaks TLS (https/wss): callers mark cookies `Secure` then.
+    public var isTLS: Bool { limits.isTLS }
 
     let loop: EventLoop
     private var context: OpaquePointer?
@@ -38,6 +58,10 @@ public final class WebSocketServer {
     private let protocolName: UnsafeMutablePointer<CChar>
     private let retryPolicy: UnsafeMutablePointer<lws_retry_bo_t>
     private let foreignLoops: UnsafeMutablePointer<UnsafeMutableRawPointer?>
+    /// The TLS strings handed to lws (paths, ALPN, ciphers). Like the protocol name they
+    /// stay allocated as long as the server: lws keeps pointers into its creation info,
+    /// and with a foreign loop it finishes tearing the context down on later loop turns.
+    private var tlsStrings: [UnsafeMutablePointer<CChar>] = []
     private var nextSessionId: UInt64 = 0
     private var writeBuffer: UnsafeMutableRawBufferPointer
     let pre = carthub_lws_pre()
@@ -76,16 +100,41 @@ public final class WebSocketServer {
         info.max_http_header_data = 8192
         info.fd_limit_per_thread = configuration.fdLimit
         info.user = Unmanaged.passUnretained(self).toOpaque()
+        if let certificate = configuration.tlsCertificatePath, let key = configuration.tlsPrivateKeyPath {
+            info.options |= carthub_lws_option_ssl_init()
+            info.ssl_cert_filepath = ownedCString(certificate)
+            info.ssl_private_key_filepath = ownedCString(key)
+            info.alpn = ownedCString(TLSPolicy.alpn)
+            info.ssl_cipher_list = ownedCString(TLSPolicy.tls12Ciphers)
+            info.ssl_options_set = carthub_ssl_options_tls12_minimum()
+        }
         context = configuration.host.withCString { iface in
             info.iface = iface
             return lws_create_context(&info)
         }
+        let failure = configuration.isTLS
+            ? "cannot listen with TLS on \(configuration.host):\(configuration.port) (address in use, or the certificate or key unusable: see the lws errors above)"
+            : "cannot listen on \(configuration.host):\(configuration.port) (address in use?)"
         guard let context else {
-            throw WebSocketServerError("cannot listen on \(configuration.host):\(configuration.port) (address in use?)")
+            // Nothing refers to the TLS strings once creation failed.
+            for string in tlsStrings { free(string) }
+            tlsStrings = []
+            throw WebSocketServerError(failure)
         }
-        if let vhost = lws_get_vhost_by_name(context, "default") {
-            port = Int(lws_get_vhost_listen_port(vhost))
+        // lws 4.1.6 returns a context even when its default vhost failed (a certificate
+        // it cannot load, for one): without a vhost nothing listens.
+        guard let vhost = lws_get_vhost_by_name(context, "default"), lws_get_vhost_listen_port(vhost) > 0 else {
+            self.context = nil
+            lws_context_destroy(context)
+            throw WebSocketServerError(failure)
         }
+        port = Int(lws_get_vhost_listen_port(vhost))
+    }
+
+    private func ownedCString(_ text: String) -> UnsafePointer<CChar> {
+        let copy = strdup(text)!
+        tlsStrings.append(copy)
+        return UnsafePointer(copy)
     }
 
     /// Closes every connection at once and frees lws; the loop must run a little

@@ -5,7 +5,12 @@ import Redis
 /// Flags win over environment variables, which win over defaults.
 enum Env {
     static func string(_ flag: String?, _ name: String, default fallback: String) -> String {
-        flag ?? value(name) ?? fallback
+        optional(flag, name) ?? fallback
+    }
+
+    /// A setting with no default: the flag, else the variable, else nil.
+    static func optional(_ flag: String?, _ name: String) -> String? {
+        flag ?? value(name)
     }
 
     static func value(_ name: String) -> String? {

@@ -21,6 +21,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("redis-timeout-ms"), help: "Redis command deadline (CARTHUB_REDIS_TIMEOUT_MS).") var redisTimeoutMs: Int?
     @Option(name: .customLong("ping-interval"), help: "Idle seconds before a socket is pinged (CARTHUB_PING_INTERVAL).") var pingInterval: Int?
     @Option(name: .customLong("pong-timeout"), help: "Seconds without a pong before a socket is dropped (CARTHUB_PONG_TIMEOUT).") var pongTimeout: Int?
+    @Option(name: .customLong("tls-cert"), help: "PEM certificate; with --tls-key the port serves https/wss only (CARTHUB_TLS_CERT).") var tlsCert: String?
+    @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (CARTHUB_TLS_KEY).") var tlsKey: String?
 
     func run() throws {
         Log.configure(from: Env.value("CARTHUB_LOG"))
@@ -42,6 +44,8 @@ struct Serve: ParsableCommand {
         c.redisTimeout = Double(try Env.int(redisTimeoutMs, "CARTHUB_REDIS_TIMEOUT_MS", default: 1500)) / 1000
         c.pingIntervalSeconds = try Env.int(pingInterval, "CARTHUB_PING_INTERVAL", default: 20)
         c.pongTimeoutSeconds = try Env.int(pongTimeout, "CARTHUB_PONG_TIMEOUT", default: 50)
+        c.tlsCertificatePath = Env.optional(tlsCert, "CARTHUB_TLS_CERT")
+        c.tlsPrivateKeyPath = Env.optional(tlsKey, "CARTHUB_TLS_KEY")
         guard (1...3600).contains(c.pingIntervalSeconds), (c.pingIntervalSeconds + 1...7200).contains(c.pongTimeoutSeconds) else {
             throw ValidationError("CARTHUB_PING_INTERVAL must be 1...3600 and CARTHUB_PONG_TIMEOUT longer than it, up to 7200")
         }
@@ -49,6 +53,7 @@ struct Serve: ParsableCommand {
         guard (0...65535).contains(c.port) else { throw ValidationError("CARTHUB_PORT must be 0...65535") }
         guard (1...9999).contains(c.limits.maxQuantity) else { throw ValidationError("CARTHUB_MAX_QUANTITY must be 1...9999") }
         guard (1...1000).contains(c.limits.maxLines) else { throw ValidationError("CARTHUB_MAX_LINES must be 1...1000") }
+        do { try c.validateTLS() } catch { throw ValidationError(error.description) }
         guard c.maxSocketsPerUser >= 1, c.commandsPerSecond > 0, c.commandBurst >= 1, c.redisTimeout > 0 else {
             throw ValidationError("socket cap, rate limit, burst and Redis timeout must be positive")
         }

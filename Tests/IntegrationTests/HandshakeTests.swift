@@ -318,6 +318,18 @@ struct UpgradeAbuseTests {
         TestEnvironment.checkout.appendingPathComponent("Tests/IntegrationTests/.valgrind.supp").path
     }
 
+    /// Upgrades the hub must refuse (named), as raw HTTP/1.1 requests; `token` is valid.
+    static func nonWebSocketUpgrades(port: Int, token: String) -> [(String, String)] {
+        let host = "Host: 127.0.0.1:\(port)\r\n"
+        let h2c = "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+        return [
+            ("h2c upgrade of /ws", "GET /ws HTTP/1.1\r\n\(host)\(h2c)Authorization: Bearer \(token)\r\n\r\n"),
+            ("h2c upgrade of /", "GET / HTTP/1.1\r\n\(host)\(h2c)\r\n"),
+            ("Upgrade: foo of /ws", "GET /ws HTTP/1.1\r\n\(host)Connection: Upgrade\r\nUpgrade: foo\r\nAuthorization: Bearer \(token)\r\n\r\n"),
+            ("Upgrade: foo of /healthz", "GET /healthz HTTP/1.1\r\n\(host)Connection: Upgrade\r\nUpgrade: foo\r\n\r\n"),
+        ]
+    }
+
     @Test("Upgrade: h2c and Upgrade: foo never become upgrades, and the hub stays healthy and clean under valgrind")
     func nonWebSocketUpgrades() throws {
         _ = try Self.valgrind()
@@ -327,13 +339,7 @@ struct UpgradeAbuseTests {
         let hub = try HubProcess.unblockedSignals(wrapper: wrapper, startTimeout: 120)
         let token = Tokens.make(user: TestEnvironment.uniquePrefix("u"))
 
-        let requests: [(String, String)] = [
-            ("h2c upgrade of /ws", "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:\(hub.port)\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\nAuthorization: Bearer \(token)\r\n\r\n"),
-            ("h2c upgrade of /", "GET / HTTP/1.1\r\nHost: 127.0.0.1:\(hub.port)\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n"),
-            ("Upgrade: foo of /ws", "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:\(hub.port)\r\nConnection: Upgrade\r\nUpgrade: foo\r\nAuthorization: Bearer \(token)\r\n\r\n"),
-            ("Upgrade: foo of /healthz", "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:\(hub.port)\r\nConnection: Upgrade\r\nUpgrade: foo\r\n\r\n"),
-        ]
-        for (name, request) in requests {
+        for (name, request) in Self.nonWebSocketUpgrades(port: hub.port, token: token) {
             // Refused means an error status, or the connection closed without an answer.
             do {
                 if let response = try HTTPClient.raw(host: "127.0.0.1", port: hub.port, Array(request.utf8), timeout: 20) {

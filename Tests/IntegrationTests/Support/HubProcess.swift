@@ -14,16 +14,7 @@ final class HubProcess: @unchecked Sendable {
     /// `environment` adds to (and overrides) the hub's defaults; `wrapper` runs the hub
     /// under a tool such as valgrind.
     init(environment: [String: String] = [:], wrapper: [String] = [], startTimeout: Double = 30) throws {
-        var env = ProcessInfo.processInfo.environment
-        env["REDIS_URL"] = try TestEnvironment.redisURL()
-        env["DATABASE_URL"] = try TestEnvironment.databaseURL()
-        env["JWT_SECRET"] = TestEnvironment.jwtSecret
-        env["CARTHUB_PORT"] = "0"
-        env["CARTHUB_HOST"] = "127.0.0.1"
-        env["CARTHUB_LUA_DIR"] = TestEnvironment.luaDirectory
-        for (k, v) in environment { env[k] = v }
-        if environment["DATABASE_URL"] == nil { try TestEnvironment.migrateSharedDatabase() }
-        process.environment = env
+        process.environment = try Self.environment(environment)
         if wrapper.isEmpty {
             process.executableURL = URL(fileURLWithPath: TestEnvironment.binary)
             process.arguments = ["serve"]
@@ -62,6 +53,21 @@ final class HubProcess: @unchecked Sendable {
         (port, instanceId) = found
     }
 
+    /// The environment a test hub runs with: the test services, a free loopback port,
+    /// then `extra` on top. Migrates the shared database unless `extra` names another.
+    static func environment(_ extra: [String: String]) throws -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["REDIS_URL"] = try TestEnvironment.redisURL()
+        env["DATABASE_URL"] = try TestEnvironment.databaseURL()
+        env["JWT_SECRET"] = TestEnvironment.jwtSecret
+        env["CARTHUB_PORT"] = "0"
+        env["CARTHUB_HOST"] = "127.0.0.1"
+        env["CARTHUB_LUA_DIR"] = TestEnvironment.luaDirectory
+        for (k, v) in extra { env[k] = v }
+        if extra["DATABASE_URL"] == nil { try TestEnvironment.migrateSharedDatabase() }
+        return env
+    }
+
     deinit {
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
@@ -70,6 +76,10 @@ final class HubProcess: @unchecked Sendable {
     var socketURL: String { "ws://127.0.0.1:\(port)/ws" }
     var httpBase: String { "http://127.0.0.1:\(port)" }
     var origin: String { "http://127.0.0.1:\(port)" }
+    /// The same listener when the hub was started with CARTHUB_TLS_CERT/KEY.
+    var secureSocketURL: String { "wss://127.0.0.1:\(port)/ws" }
+    var httpsBase: String { "https://127.0.0.1:\(port)" }
+    var secureOrigin: String { "https://127.0.0.1:\(port)" }
     var isRunning: Bool { process.isRunning }
 
     func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
