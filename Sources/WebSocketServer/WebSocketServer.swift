@@ -78,7 +78,9 @@ public final class WebSocketServer {
         protocols[0].name = UnsafePointer(protocolName)
         protocols[0].callback = serverCallback
         protocols[0].per_session_data_size = MemoryLayout<UnsafeMutableRawPointer?>.size
-        protocols[0].rx_buffer_size = 4096
+        // lws keeps a receive buffer of this size for every socket for its whole life; commands
+        // are a few hundred bytes, and larger messages simply arrive in several callbacks.
+        protocols[0].rx_buffer_size = 512
         retryPolicy = .allocate(capacity: 1)
         retryPolicy.initialize(to: lws_retry_bo_t(
             retry_ms_table: nil, retry_ms_table_count: 0, conceal_count: 0,
