@@ -238,6 +238,9 @@ dir "$REDIS_DIR"
 daemonize yes
 pidfile "$REDIS_PIDFILE"
 logfile "$REDIS_LOG"
+# A hub's subscriber carries every room event of its users; Redis's default 32 MB
+# pub/sub cap cuts it off under load bursts, so allow more, briefly.
+client-output-buffer-limit pubsub 256mb 128mb 30
 EOF
     )
     redis-server "$REDIS_CONF" 9>&- || {
