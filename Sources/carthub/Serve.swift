@@ -21,6 +21,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("redis-timeout-ms"), help: "Redis command deadline (CARTHUB_REDIS_TIMEOUT_MS).") var redisTimeoutMs: Int?
     @Option(name: .customLong("ping-interval"), help: "Idle seconds before a socket is pinged (CARTHUB_PING_INTERVAL).") var pingInterval: Int?
     @Option(name: .customLong("pong-timeout"), help: "Seconds without a pong before a socket is dropped (CARTHUB_PONG_TIMEOUT).") var pongTimeout: Int?
+    @Option(name: .customLong("access-token-ttl"), help: "Seconds an access token lives, 60...86400 (CARTHUB_ACCESS_TOKEN_TTL).") var accessTokenTTL: Int?
+    @Option(name: .customLong("refresh-token-ttl"), help: "Seconds a refresh token lives (CARTHUB_REFRESH_TOKEN_TTL).") var refreshTokenTTL: Int?
 
     func run() throws {
         Log.configure(from: Env.value("CARTHUB_LOG"))
@@ -42,6 +44,10 @@ struct Serve: ParsableCommand {
         c.redisTimeout = Double(try Env.int(redisTimeoutMs, "CARTHUB_REDIS_TIMEOUT_MS", default: 1500)) / 1000
         c.pingIntervalSeconds = try Env.int(pingInterval, "CARTHUB_PING_INTERVAL", default: 20)
         c.pongTimeoutSeconds = try Env.int(pongTimeout, "CARTHUB_PONG_TIMEOUT", default: 50)
+        c.accessTokenTTL = try Env.int(accessTokenTTL, "CARTHUB_ACCESS_TOKEN_TTL", default: 900)
+        c.refreshTokenTTL = try Env.int(refreshTokenTTL, "CARTHUB_REFRESH_TOKEN_TTL", default: 30 * 86_400)
+        guard HubConfiguration.accessTokenTTLs.contains(c.accessTokenTTL) else { throw ValidationError("CARTHUB_ACCESS_TOKEN_TTL must be 60...86400") }
+        guard (60...366 * 86_400).contains(c.refreshTokenTTL) else { throw ValidationError("CARTHUB_REFRESH_TOKEN_TTL must be 60...\(366 * 86_400)") }
         guard (1...3600).contains(c.pingIntervalSeconds), (c.pingIntervalSeconds + 1...7200).contains(c.pongTimeoutSeconds) else {
             throw ValidationError("CARTHUB_PING_INTERVAL must be 1...3600 and CARTHUB_PONG_TIMEOUT longer than it, up to 7200")
         }
