@@ -1,4 +1,5 @@
 import CartDomain
+import Foundation
 import Redis
 
 /// Everything `carthub serve` can be told, with the defaults the docs promise.
@@ -30,8 +31,9 @@ public struct HubConfiguration: Sendable {
     public var accessTokenTTL = 900
     public var refreshTokenTTL = 30 * 86_400
     public static let accessTokenTTLs = 60...86_400
-    /// Password hashing: worker threads, and jobs allowed to wait before logins get 503.
-    public var passwordHashThreads = 2
+    /// Password hashing: worker threads (a core is left to the loop), and jobs allowed
+    /// to wait before logins get 503.
+    public var passwordHashThreads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount - 1))
     public var passwordHashQueue = 32
     public var loginThrottle = LoginThrottle()
 
