@@ -4,6 +4,8 @@ import CartDomain
 final class ClientSession {
     let userId: String
     let connectionId: String
+    /// The token's `sid`: a logout of that session closes this socket (4003).
+    let sessionId: String?
     let expiresAt: Int64
     var bucket: TokenBucket
     /// Commands sent to Redis and not yet answered.
@@ -16,9 +18,10 @@ final class ClientSession {
     /// once it has been quiet for a moment, so commands already on the wire get answered.
     var lastReceivedAt = 0.0
 
-    init(userId: String, connectionId: String, expiresAt: Int64, bucket: TokenBucket) {
+    init(userId: String, connectionId: String, sessionId: String?, expiresAt: Int64, bucket: TokenBucket) {
         self.userId = userId
         self.connectionId = connectionId
+        self.sessionId = sessionId
         self.expiresAt = expiresAt
         self.bucket = bucket
     }

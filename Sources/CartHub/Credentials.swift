@@ -69,13 +69,19 @@ struct Authenticator {
         case .failure(let failure): return .failure(failure)
         case .success(let found): credentials = found
         }
-        if credentials.source == .cookie && mutating {
-            guard let source = origin ?? referer.flatMap(Self.origin(ofURL:)) else {
-                return .failure(.forbidden("a cookie-authenticated change must carry an allowed Origin or Referer"))
-            }
-            guard allowedOrigins.contains(source) else { return .failure(.forbidden("origin \(source) is not allowed")) }
+        if credentials.source == .cookie && mutating, let failure = crossSiteProblem(origin: origin, referer: referer) {
+            return .failure(failure)
         }
         return verify(credentials, now: now)
+    }
+
+    /// Why a cookie-authenticated change may come from another site (CSRF), or nil when
+    /// its `Origin`, or failing that its `Referer`, is allowed.
+    func crossSiteProblem(origin: String?, referer: String?) -> Failure? {
+        guard let source = origin ?? referer.flatMap(Self.origin(ofURL:)) else {
+            return .forbidden("a cookie-authenticated change must carry an allowed Origin or Referer")
+        }
+        return allowedOrigins.contains(source) ? nil : .forbidden("origin \(source) is not allowed")
     }
 
     /// `scheme://host[:port]` of an absolute URL, as browsers write it in `Origin`.

@@ -13,6 +13,11 @@ extension Hub {
         Route("DELETE", "/api/cart/items/{bookId}") { $0.removeCartItem($1) },
         Route("GET", "/api/books") { $0.listBooks($1) },
         Route("GET", "/api/books/{id}") { $0.getBook($1) },
+        Route("POST", "/api/auth/register") { $0.register($1) },
+        Route("POST", "/api/auth/login") { $0.login($1) },
+        Route("POST", "/api/auth/refresh") { $0.refresh($1) },
+        Route("POST", "/api/auth/logout") { $0.logout($1) },
+        Route("GET", "/api/me") { $0.getMe($1) },
     ])
 
     public func handle(_ request: HTTPRequest) {
@@ -56,10 +61,7 @@ extension Hub {
 
     /// The caller's verified claims, or nil after answering 401, 403, 429 or 503.
     func authenticate(_ call: APICall, mutating: Bool) -> JWTClaims? {
-        guard let authenticator, !draining else {
-            call.fail(.shuttingDown, "server is shutting down; retry on another instance")
-            return nil
-        }
+        guard let authenticator = serving(call) else { return nil }
         let result = authenticator.authenticateRequest(
             authorization: call.header("authorization"), cookie: call.header("cookie"), origin: call.header("origin"),
             referer: call.header("referer"), mutating: mutating, now: wallClockMilliseconds() / 1000)
@@ -70,6 +72,9 @@ extension Hub {
         case .failure(.forbidden(let message)):
             call.fail(.forbidden, message)
             return nil
+        case .success(let claims) where isRevoked(claims):
+            call.fail(.unauthorized, Self.revokedMessage, headers: [("www-authenticate", "Bearer")])
+            return nil
         case .success(let claims):
             guard admitREST(userId: claims.subject) else {
                 call.fail(.rateLimited, "too many requests; slow down", headers: [("retry-after", "1")])
@@ -77,6 +82,26 @@ extension Hub {
             }
             return claims
         }
+    }
+
+    /// The authenticator while the hub serves requests; nil after answering 503 when it drains.
+    func serving(_ call: APICall) -> Authenticator? {
+        guard let authenticator, !draining else {
+            call.fail(.shuttingDown, "server is shutting down; retry on another instance")
+            return nil
+        }
+        return authenticator
+    }
+
+    /// `authenticate` for admin endpoints: anyone else gets 403. The role is the token's
+    /// `role` claim, fixed when the token was issued (login or refresh).
+    func authenticateAdmin(_ call: APICall) -> JWTClaims? {
+        guard let claims = authenticate(call, mutating: !["GET", "HEAD"].contains(call.head.method)) else { return nil }
+        guard claims.role == "admin" else {
+            call.fail(.forbidden, "this endpoint is for administrators")
+            return nil
+        }
+        return claims
     }
 
     /// REST calls share one bucket per user on this instance, sized like a socket's.

@@ -13,6 +13,8 @@ extension Hub: WebSocketServerDelegate {
             return .reject(status: 401, message: message)
         case .failure(.forbidden(let message)):
             return .reject(status: 403, message: message)
+        case .success(let claims) where isRevoked(claims):
+            return .reject(status: 401, message: Self.revokedMessage)
         case .success(let claims):
             if let room = rooms[claims.subject], room.sessions.count >= configuration.maxSocketsPerUser {
                 return .reject(status: 429, message: "at most \(configuration.maxSocketsPerUser) sockets per user")
@@ -21,6 +23,7 @@ extension Hub: WebSocketServerDelegate {
             return .accept(ClientSession(
                 userId: claims.subject,
                 connectionId: "\(instanceId)-\(String(nextConnection, radix: 36))",
+                sessionId: claims.sessionId,
                 expiresAt: claims.expiresAt,
                 bucket: TokenBucket(rate: configuration.commandsPerSecond, burst: configuration.commandBurst, now: loop.now)))
         }

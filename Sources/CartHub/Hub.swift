@@ -18,6 +18,8 @@ public final class Hub {
     let subscriber: RedisConnection
     let catalog: CatalogCache
     let database: DatabaseThread
+    /// Password hashing, off the loop and off the database thread.
+    let passwords: BlockingWorkers
     let carts: CartService
     let script: CartScript
     let leaseScript: LeaseScript
@@ -37,6 +39,9 @@ public final class Hub {
     var nextConnection: UInt64 = 0
     /// REST rate limits by user id (sockets keep theirs on the session).
     var restBuckets: [String: (bucket: TokenBucket, lastUsed: Double)] = [:]
+    /// Logged-out session ids → ms until which their tokens are refused (Hub+Revocation).
+    var revokedSessions: [String: Int64] = [:]
+    var revocationsLoaded = false
 
     // Subscriber liveness: our own heartbeat must come back through pub/sub.
     var heartbeatChannel: String { "hub:heartbeat:\(instanceId)" }
@@ -52,6 +57,7 @@ public final class Hub {
         redis = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-cmd", commandTimeout: configuration.redisTimeout)
         subscriber = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-sub", role: .subscriber, commandTimeout: configuration.redisTimeout)
         database = DatabaseThread(loop: loop, url: configuration.databaseURL)
+        passwords = BlockingWorkers(loop: loop, threads: configuration.passwordHashThreads, capacity: configuration.passwordHashQueue)
         catalog = CatalogCache(loop: loop, database: database)
         let loop = loop
         carts = CartService(redis: redis, script: script, catalog: catalog, database: database, configuration: configuration, clock: { loop.preciseNow })
@@ -82,6 +88,7 @@ public final class Hub {
         }
         subscriber.subscribe(heartbeatChannel)
         subscriber.subscribe(CartKeys.catalogChannel)
+        subscriber.subscribe(AuthKeys.revokedChannel)
         redis.start()
         subscriber.start()
 
@@ -91,6 +98,7 @@ public final class Hub {
             probePostgres()
             closeExpiredSessions()
             pruneRESTBuckets()
+            pruneRevokedSessions()
         }
         loop.onSignal(SIGTERM) { [unowned self] in beginShutdown() }
         loop.onSignal(SIGINT) { [unowned self] in beginShutdown() }
@@ -98,7 +106,7 @@ public final class Hub {
     }
 
     func startListeningWhenReady() {
-        guard server == nil, !draining, redis.isReady, subscriber.isReady, catalog.isLoaded, generation != nil else { return }
+        guard server == nil, !draining, redis.isReady, subscriber.isReady, catalog.isLoaded, generation != nil, revocationsLoaded else { return }
         var socketConfiguration = WebSocketServerConfiguration()
         socketConfiguration.host = configuration.host
         socketConfiguration.port = configuration.port
@@ -133,6 +141,7 @@ public final class Hub {
             lastHeartbeatSeen = loop.now
             return
         }
+        if channel == AuthKeys.revokedChannel { return revocationsSubscribed() }
         guard channel.hasPrefix(CartKeys.channel(userId: "")), let room = rooms[String(channel.dropFirst(CartKeys.channel(userId: "").count))] else { return }
         room.subscribed = true
         // Greet new sockets; sockets that may have missed events while we were not subscribed get a fresh snapshot.
@@ -144,6 +153,8 @@ public final class Hub {
             lastHeartbeatSeen = loop.now
         } else if channel == CartKeys.catalogChannel {
             catalog.reload()
+        } else if channel == AuthKeys.revokedChannel {
+            revocationAnnounced(payload)
         } else if channel.hasPrefix(CartKeys.channel(userId: "")), let room = rooms[String(channel.dropFirst(CartKeys.channel(userId: "").count))] {
             for session in room.sessions where client(session).greeted { session.send(payload) }
         }

@@ -29,6 +29,15 @@ public struct HubConfiguration: Sendable {
     /// both or neither. With both, the one listener serves only https:// and wss://.
     public var tlsCertificatePath: String?
     public var tlsPrivateKeyPath: String?
+    /// Seconds an access token (and its cookie) lives; seconds a refresh token lives.
+    public var accessTokenTTL = 900
+    public var refreshTokenTTL = 30 * 86_400
+    public static let accessTokenTTLs = 60...86_400
+    /// Password hashing: worker threads (a core is left to the loop), and jobs allowed
+    /// to wait before logins get 503.
+    public var passwordHashThreads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount - 1))
+    public var passwordHashQueue = 32
+    public var loginThrottle = LoginThrottle()
 
     public init() {}
 
@@ -80,5 +89,22 @@ public struct HubConfigurationError: Error, CustomStringConvertible {
 public enum CloseCode {
     public static let goingAway: UInt16 = 1001
     public static let tokenExpired: UInt16 = 4001
+    /// The socket's session logged out (or its refresh token was reused).
+    public static let sessionRevoked: UInt16 = 4003
     public static let slowConsumer: UInt16 = 4008
+}
+
+/// Fixed windows in Redis, so the limits hold across instances.
+public struct LoginThrottle: Sendable {
+    /// Logins of one account since its last success, per window.
+    public var failuresPerAccount = 5
+    public var accountWindowSeconds = 900
+    /// Login attempts from one client address, per window.
+    public var attemptsPerAddress = 30
+    public var addressWindowSeconds = 60
+    /// Registrations from one client address, per window.
+    public var registrationsPerAddress = 10
+    public var registrationWindowSeconds = 60
+
+    public init() {}
 }

@@ -4,8 +4,10 @@ public enum HTTPClient {
     /// (Content-Length, chunked, or until the server closes). `url` is
     /// `http://host[:port]/path?query`. `Host`, `Connection` and `Content-Length`
     /// are sent by default; a same-named entry in `headers` replaces the default.
+    /// `sourceAddress` sends from that local IPv4 address (any of 127/8 on loopback).
     public static func request(
-        _ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Double = 5
+        _ method: String, _ url: String, headers: [(String, String)] = [], body: [UInt8] = [], timeout: Double = 5,
+        sourceAddress: String? = nil
     ) throws -> HTTPResponse {
         let url = try URLParts(url, scheme: "http")
         let deadline = Deadline(seconds: timeout)
@@ -15,7 +17,7 @@ public enum HTTPClient {
         }
         let head = HTTPWire.requestHead("\(method) \(url.target) HTTP/1.1", defaults: defaults, extra: headers)
 
-        let socket = try TCPSocket.connect(host: url.host, port: url.port, deadline: deadline)
+        let socket = try TCPSocket.connect(host: url.host, port: url.port, sourceAddress: sourceAddress, deadline: deadline)
         try sendIgnoringPeerClose(Array(head.utf8) + body, on: socket, deadline: deadline)
         guard var response = try HTTPWire.readHead(from: socket, deadline: deadline) else {
             throw WebSocketClientError.connectFailed("server closed the connection without responding")

@@ -15,6 +15,12 @@ public struct HTTPResponse: Sendable {
         return headers.first { $0.name.lowercased() == wanted }?.value
     }
 
+    /// Every header with this name (e.g. each `Set-Cookie`), in order.
+    public func headers(named name: String) -> [String] {
+        let wanted = name.lowercased()
+        return headers.filter { $0.name.lowercased() == wanted }.map(\.value)
+    }
+
     /// The body decoded as UTF-8, invalid sequences replaced.
     public var bodyText: String { String(decoding: body, as: UTF8.self) }
 }

@@ -31,7 +31,9 @@ final class TCPSocket {
 
     // MARK: Connecting
 
-    static func connect(host: String, port: Int, deadline: Deadline) throws -> TCPSocket {
+    /// `sourceAddress` binds the local end to that IPv4 address first (e.g. `127.0.0.7`,
+    /// so a test can look like another client on loopback).
+    static func connect(host: String, port: Int, sourceAddress: String? = nil, deadline: Deadline) throws -> TCPSocket {
         var hints = addrinfo()
         hints.ai_family = AF_INET
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
@@ -53,6 +55,9 @@ final class TCPSocket {
                 continue
             }
             let socket = TCPSocket(adopting: fd)
+            if let sourceAddress, let error = socket.bind(to: sourceAddress) {
+                throw WebSocketClientError.connectFailed("cannot bind to \(sourceAddress): \(error)")
+            }
             if let error = try socket.finishConnect(to: info.ai_addr, length: info.ai_addrlen, deadline: deadline) {
                 lastError = error
                 continue
@@ -62,6 +67,17 @@ final class TCPSocket {
             return socket
         }
         throw WebSocketClientError.connectFailed("\(host):\(port): \(lastError)")
+    }
+
+    /// Returns an error message if the local address cannot be taken.
+    private func bind(to address: String) -> String? {
+        var local = sockaddr_in()
+        local.sin_family = sa_family_t(AF_INET)
+        guard inet_pton(AF_INET, address, &local.sin_addr) == 1 else { return "not an IPv4 address" }
+        let rc = withUnsafePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return rc == 0 ? nil : String(cString: strerror(errno))
     }
 
     /// Returns an error message if this address refused us, throws `.timeout` at the deadline.

@@ -6,6 +6,9 @@ public final class HTTPRequest {
     weak var server: WebSocketServer?
     var response: HTTPResponse?
     var headersSent = false
+    /// Given to the delegate already: lws may still report a body completion for a
+    /// request without a body (POST with Content-Length: 0) that is being answered later.
+    var dispatched = false
 
     init(head: RequestHead, wsi: OpaquePointer, server: WebSocketServer) {
         self.head = head

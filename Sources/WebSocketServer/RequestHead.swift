@@ -7,12 +7,16 @@ public struct RequestHead: Sendable {
     public var queryItems: [String]
     /// Lower-cased names of the headers the hub reads (see `WebSocketServer.readHeaders`).
     public var headers: [String: String]
+    /// The TCP peer's IP address (`127.0.0.1`, `::1`), or "" when unknown. A proxy's
+    /// address when there is one: headers such as X-Forwarded-For are not trusted.
+    public var peerAddress: String
 
-    public init(method: String, path: String, queryItems: [String], headers: [String: String]) {
+    public init(method: String, path: String, queryItems: [String], headers: [String: String], peerAddress: String = "") {
         self.method = method
         self.path = path
         self.queryItems = queryItems
         self.headers = headers
+        self.peerAddress = peerAddress
     }
 
     public func header(_ name: String) -> String? { headers[name] }

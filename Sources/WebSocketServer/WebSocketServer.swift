@@ -218,7 +218,7 @@ public final class WebSocketServer {
             return 0
         case LWS_CALLBACK_HTTP_BODY_COMPLETION:
             guard let request = stored(user, as: HTTPRequest.self) else { return -1 }
-            if !request.isAnswered { delegate?.handle(request) }
+            dispatch(request)
             return 0
         case LWS_CALLBACK_HTTP_WRITEABLE:
             guard let request = stored(user, as: HTTPRequest.self) else { return 0 }
@@ -321,8 +321,15 @@ public final class WebSocketServer {
             }
             return 0
         }
-        delegate?.handle(request)
+        dispatch(request)
         return 0
+    }
+
+    /// Hands a complete request to the delegate, once.
+    private func dispatch(_ request: HTTPRequest) {
+        guard !request.dispatched, !request.isAnswered else { return }
+        request.dispatched = true
+        delegate?.handle(request)
     }
 
     private func writeHTTP(_ request: HTTPRequest, _ wsi: OpaquePointer, _ user: UnsafeMutableRawPointer?) -> Int32 {
@@ -399,7 +406,13 @@ public final class WebSocketServer {
         for name in ["idempotency-key"] {
             if let value = customHeader(wsi, name) { headers[name] = value }
         }
-        return RequestHead(method: verb, path: path, queryItems: queryItems(wsi), headers: headers)
+        return RequestHead(method: verb, path: path, queryItems: queryItems(wsi), headers: headers, peerAddress: peerAddress(wsi))
+    }
+
+    private func peerAddress(_ wsi: OpaquePointer) -> String {
+        var buffer = [CChar](repeating: 0, count: 64)
+        guard lws_get_peer_simple(wsi, &buffer, buffer.count) != nil else { return "" }
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// lws keeps each `name=value` of the query as one fragment (joining them in

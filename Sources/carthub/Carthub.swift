@@ -24,8 +24,10 @@ struct Carthub: ParsableCommand {
               CARTHUB_REDIS_TIMEOUT_MS  a Redis command unanswered this long fails with UNAVAILABLE (default 1500)
               CARTHUB_PING_INTERVAL     idle seconds before a socket is pinged (default 20)
               CARTHUB_PONG_TIMEOUT      seconds without a pong before a socket is dropped (default 50)
+              CARTHUB_ACCESS_TOKEN_TTL  seconds an access token (and its cookie) lives, 60...86400 (default 900)
+              CARTHUB_REFRESH_TOKEN_TTL seconds a refresh token lives (default 2592000, 30 days)
               CARTHUB_LOG               debug | info | warning | error (default info)
             """,
-        subcommands: [Serve.self, Worker.self, Client.self, Token.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self, Status.self]
+        subcommands: [Serve.self, Worker.self, Client.self, Token.self, User.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self, Status.self]
     )
 }

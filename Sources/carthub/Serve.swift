@@ -23,6 +23,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("pong-timeout"), help: "Seconds without a pong before a socket is dropped (CARTHUB_PONG_TIMEOUT).") var pongTimeout: Int?
     @Option(name: .customLong("tls-cert"), help: "PEM certificate; with --tls-key the port serves https/wss only (CARTHUB_TLS_CERT).") var tlsCert: String?
     @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (CARTHUB_TLS_KEY).") var tlsKey: String?
+    @Option(name: .customLong("access-token-ttl"), help: "Seconds an access token lives, 60...86400 (CARTHUB_ACCESS_TOKEN_TTL).") var accessTokenTTL: Int?
+    @Option(name: .customLong("refresh-token-ttl"), help: "Seconds a refresh token lives (CARTHUB_REFRESH_TOKEN_TTL).") var refreshTokenTTL: Int?
 
     func run() throws {
         Log.configure(from: Env.value("CARTHUB_LOG"))
@@ -46,6 +48,10 @@ struct Serve: ParsableCommand {
         c.pongTimeoutSeconds = try Env.int(pongTimeout, "CARTHUB_PONG_TIMEOUT", default: 50)
         c.tlsCertificatePath = Env.optional(tlsCert, "CARTHUB_TLS_CERT")
         c.tlsPrivateKeyPath = Env.optional(tlsKey, "CARTHUB_TLS_KEY")
+        c.accessTokenTTL = try Env.int(accessTokenTTL, "CARTHUB_ACCESS_TOKEN_TTL", default: 900)
+        c.refreshTokenTTL = try Env.int(refreshTokenTTL, "CARTHUB_REFRESH_TOKEN_TTL", default: 30 * 86_400)
+        guard HubConfiguration.accessTokenTTLs.contains(c.accessTokenTTL) else { throw ValidationError("CARTHUB_ACCESS_TOKEN_TTL must be 60...86400") }
+        guard (60...366 * 86_400).contains(c.refreshTokenTTL) else { throw ValidationError("CARTHUB_REFRESH_TOKEN_TTL must be 60...\(366 * 86_400)") }
         guard (1...3600).contains(c.pingIntervalSeconds), (c.pingIntervalSeconds + 1...7200).contains(c.pongTimeoutSeconds) else {
             throw ValidationError("CARTHUB_PING_INTERVAL must be 1...3600 and CARTHUB_PONG_TIMEOUT longer than it, up to 7200")
         }

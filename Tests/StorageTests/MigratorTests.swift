@@ -35,7 +35,7 @@ import Testing
                 select table_name from information_schema.tables
                 where table_schema = current_schema() order by table_name
                 """).rows.compactMap { $0[0] }
-            #expect(tables == ["books", "cart_items", "carts", "dead_letters", "redis_generations", "schema_migrations"])
+            #expect(tables == ["books", "cart_items", "carts", "dead_letters", "redis_generations", "refresh_tokens", "schema_migrations", "sessions", "users"])
         }
     }
 

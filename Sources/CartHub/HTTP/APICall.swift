@@ -87,6 +87,20 @@ final class APICall {
         return object
     }
 
+    /// The string member `name` of a JSON body; answers 400 and returns nil when it is
+    /// missing or not a string.
+    func string(_ body: [String: JSONValue], _ name: String) -> String? {
+        guard let value = body[name] else {
+            fail(.badRequest, "\(JSONString.quoted(name)) is required")
+            return nil
+        }
+        guard let string = value.stringValue else {
+            fail(.badRequest, "\(JSONString.quoted(name)) must be a string, not \(value.typeName)")
+            return nil
+        }
+        return string
+    }
+
     /// `application/json`, with or without parameters such as `charset=utf-8`.
     static func isJSON(_ contentType: String) -> Bool {
         let media = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingSpaces.lowercased() }

@@ -12,9 +12,11 @@ final class CartSocket {
     private var inbox: [JSONValue] = []
     private var counter = 0
 
-    init(_ hub: HubProcess, user: String, token: String? = nil, headers: [(String, String)] = [], awaitHello: Bool = true) throws {
+    /// `bearer: false` sends no Authorization header: `headers` then carry the credentials (a Cookie).
+    init(_ hub: HubProcess, user: String, token: String? = nil, headers: [(String, String)] = [], awaitHello: Bool = true, bearer: Bool = true) throws {
         self.user = user
-        ws = try WebSocketClient.connect(url: hub.socketURL, headers: [("Authorization", "Bearer \(token ?? Tokens.make(user: user))")] + headers)
+        let authorization = bearer ? [("Authorization", "Bearer \(token ?? Tokens.make(user: user))")] : []
+        ws = try WebSocketClient.connect(url: hub.socketURL, headers: authorization + headers)
         if awaitHello {
             hello = try next(timeout: 10) { $0["type"]?.stringValue == "hello" }
         }
