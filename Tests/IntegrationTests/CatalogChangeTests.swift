@@ -42,6 +42,14 @@ struct CatalogChangeTests {
             try stack.redisConnection().command(CartKeys.catalogChanged(id))
         }
 
+        /// A new user with a socket on the first hub and `quantity` of `book` in the cart (version 1).
+        func holder(_ label: String, _ book: Book, _ quantity: Int64) throws -> (user: String, socket: CartSocket) {
+            let user = TestEnvironment.uniquePrefix(label)
+            let socket = try CartSocket(hubs[0], user: user)
+            #expect(try CatalogChangeTests.add(socket, book, quantity).isOK)
+            return (user, socket)
+        }
+
         /// The line of `bookId` in the user's cart as Redis holds it, decoded.
         func redisLine(_ user: String, _ bookId: String) throws -> JSONValue? {
             let keys = CartKeys(userId: user, shards: 64)
@@ -131,9 +139,7 @@ struct CatalogChangeTests {
     func titleChange() throws {
         let world = try World(stocks: [100])
         let book = world.catalog[0]
-        let user = TestEnvironment.uniquePrefix("title")
-        let socket = try CartSocket(world.hubs[0], user: user)
-        #expect(try Self.add(socket, book, 1).isOK)
+        let (user, socket) = try world.holder("title", book, 1)
         let title = "Renamed “\(book.id)” \\ \"quoted\""
         try world.update(book.id, BookPatch(title: title))
         let event = try Self.catalogEvent(socket)
@@ -160,9 +166,7 @@ struct CatalogChangeTests {
     func deletion() throws {
         let world = try World(stocks: [100, 100])
         let (book, other) = (world.catalog[0], world.catalog[1])
-        let user = TestEnvironment.uniquePrefix("del")
-        let socket = try CartSocket(world.hubs[0], user: user)
-        #expect(try Self.add(socket, book, 2).isOK)
+        let (user, socket) = try world.holder("del", book, 2)
         #expect(try Self.add(socket, other, 1).isOK)
         try world.delete(book.id)
 
@@ -191,9 +195,7 @@ struct CatalogChangeTests {
     func stockCut() throws {
         let world = try World(stocks: [10])
         let book = world.catalog[0]
-        let user = TestEnvironment.uniquePrefix("stock")
-        let socket = try CartSocket(world.hubs[0], user: user)
-        #expect(try Self.add(socket, book, 5).isOK)
+        let (user, socket) = try world.holder("stock", book, 5)
 
         try world.update(book.id, BookPatch(stock: 3))
         let cut = try Self.catalogEvent(socket)
@@ -229,9 +231,7 @@ struct CatalogChangeTests {
     func staleCache() throws {
         let world = try World(stocks: [100, 100])
         let book = world.catalog[0]
-        let holder = TestEnvironment.uniquePrefix("holder")
-        let holderSocket = try CartSocket(world.hubs[0], user: holder)
-        #expect(try Self.add(holderSocket, book, 1).isOK)
+        let (holder, holderSocket) = try world.holder("holder", book, 1)
 
         // The change is committed but the hubs are not told: only the walk can stop the old price.
         let price = book.priceCents * 3
@@ -265,9 +265,7 @@ struct CatalogChangeTests {
     func importPath() throws {
         let world = try World(stocks: [10, 10])
         let (book, other) = (world.catalog[0], world.catalog[1])
-        let user = TestEnvironment.uniquePrefix("import")
-        let socket = try CartSocket(world.hubs[0], user: user)
-        #expect(try Self.add(socket, book, 5).isOK)
+        let (user, socket) = try world.holder("import", book, 5)
         let database = try world.stack.postgres.connect()
         let untouched = try #require(try CatalogStore.load(database, id: other.id)).book.revision
 
