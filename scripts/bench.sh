@@ -282,20 +282,23 @@ if wants script; then
     # a subscriber on the room makes PUBLISH deliver as it does to a hub.
     wait_quiet
     note "scenario script: redis-benchmark EVALSHA lua/cart.lua"
-    sha=$(redis_cli script load "$(cat lua/cart.lua)")
+    # The hubs send lua/cartlib.lua in front of lua/cart.lua (see LuaSource).
+    sha=$(redis_cli script load "$(cat lua/cartlib.lua; echo; cat lua/cart.lua)")
     trivial=$(redis_cli script load "return 1")
     tag="{s:bench}"
     user="bench-script"
-    keys=("cart:$tag:$user" "cart:$tag:$user:lines" "cart:$tag:$user:req" "cart:$tag:$user:reqlog" "jobs:$tag" "gen:$tag" "carts:$tag")
-    redis_cli del "${keys[@]}" >/dev/null
+    # KEYS as CartKeys.scriptKeys lays them out; the last is the prefix of the book indexes.
+    keys=("cart:$tag:$user" "cart:$tag:$user:lines" "cart:$tag:$user:req" "cart:$tag:$user:reqlog" "jobs:$tag" "gen:$tag" "carts:$tag" "catalogrev:$tag" "bookcarts:$tag:")
+    books=("bookcarts:$tag:bk-0001" "bookcarts:$tag:bk-0002" "bookcarts:$tag:bk-0003" "bookcarts:$tag:bk-0004" "bookcarts:$tag:bk-0005")
+    redis_cli del "${keys[@]}" "${books[@]}" >/dev/null
     # The shard's generation hash (see lua/cart.lua): generation 1, loaded.
     redis_cli hset "gen:$tag" g 1 loaded 1 >/dev/null
     now_ms=$(($(date +%s) * 1000))
     now_iso=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
     common=("$user" "r-__rand_int__" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32)
     for i in 1 2 3 4 5; do
-        redis_cli evalsha "$sha" 7 "${keys[@]}" add "$user" "seed-$i" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32 \
-            "bk-000$i" 2 "Book $i" 1299 1000000 >/dev/null
+        redis_cli evalsha "$sha" 9 "${keys[@]}" add "$user" "seed-$i" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32 \
+            "bk-000$i" 2 "Book $i" 1299 1000000 0 >/dev/null
     done
     [[ $(redis_cli hlen "cart:$tag:$user:lines") == 5 ]] ||
         die "could not build the 5-line cart for the script benchmark (did lua/cart.lua's KEYS/ARGV change? see the script scenario in scripts/bench.sh)"
@@ -306,7 +309,7 @@ if wants script; then
         local name=$1 s=$2 op=$3 book=$4 qty=$5 n=$6
         redis_cli config resetstat >/dev/null
         redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -a "$REDIS_PASS" -c 20 -n "$n" -r 1000000000 --csv \
-            evalsha "$s" 7 "${keys[@]}" "$op" "${common[@]}" "$book" "$qty" "War and Peace" 2499 1000000 \
+            evalsha "$s" 9 "${keys[@]}" "$op" "${common[@]}" "$book" "$qty" "War and Peace" 2499 1000000 0 \
             >"$TMP/script.$name.csv" 2>/dev/null || die "redis-benchmark failed"
         redis_cli info commandstats >"$TMP/script.$name.commandstats"
     }
@@ -316,7 +319,7 @@ if wants script; then
     redis_cli hlen "cart:$tag:$user:lines" >"$TMP/script.lines"
     stop_pid "$SUB_PID"
     SUB_PID=""
-    redis_cli del "${keys[@]}" >/dev/null
+    redis_cli del "${keys[@]}" "${books[@]}" >/dev/null
 fi
 
 if wants idle; then

@@ -5,13 +5,18 @@ public struct Book: Sendable, Equatable {
     public var author: String
     public var priceCents: Int64
     public var stock: Int64
+    /// Postgres's `books.revision`: rises on every real change of the book (0 = not
+    /// stored yet). The cart script refuses a write priced from an older revision than
+    /// the catalog walk already took into the cart's shard.
+    public var revision: Int64
 
-    public init(id: String, title: String, author: String, priceCents: Int64, stock: Int64) {
+    public init(id: String, title: String, author: String, priceCents: Int64, stock: Int64, revision: Int64 = 0) {
         self.id = id
         self.title = title
         self.author = author
         self.priceCents = priceCents
         self.stock = stock
+        self.revision = revision
     }
 
     public static let maxTitleLength = 300
@@ -28,5 +33,33 @@ public struct Book: Sendable, Equatable {
         if priceCents < 0 || priceCents > Self.maxPriceCents { return "priceCents must be an integer from 0 to \(Self.maxPriceCents)" }
         if stock < 0 || stock > Self.maxStock { return "stock must be an integer from 0 to \(Self.maxStock)" }
         return nil
+    }
+}
+
+/// A change of some fields of one book (the admin API's PATCH). Nil fields stay.
+public struct BookPatch: Sendable, Equatable {
+    public var title: String?
+    public var author: String?
+    public var priceCents: Int64?
+    /// The stock the caller wants; stored as a difference against the stored stock
+    /// (see `CatalogStore.update`), never as an overwrite.
+    public var stock: Int64?
+
+    public init(title: String? = nil, author: String? = nil, priceCents: Int64? = nil, stock: Int64? = nil) {
+        self.title = title
+        self.author = author
+        self.priceCents = priceCents
+        self.stock = stock
+    }
+
+    /// `book` with the patch applied, and the stock difference to add to the stored
+    /// stock; `changed` is false when every given field equals the stored one.
+    public func applied(to book: Book) -> (book: Book, stockDelta: Int64, changed: Bool) {
+        var patched = book
+        if let title { patched.title = title }
+        if let author { patched.author = author }
+        if let priceCents { patched.priceCents = priceCents }
+        if let stock { patched.stock = stock }
+        return (patched, patched.stock - book.stock, patched != book)
     }
 }

@@ -42,12 +42,22 @@ public struct CartKeys: Sendable, Equatable {
     /// Set of the user ids with a cart in this shard (walked by reconciliation).
     public var cartIndex: String { Self.cartIndex(shard: shard) }
 
+    /// Hash: bookId -> the newest catalog revision the catalog walk took into this shard.
+    public var catalogRevisions: String { Self.catalogRevisions(shard: shard) }
+    /// The prefix of this shard's book indexes (see `bookIndex(shard:bookId:)`).
+    public var bookIndexPrefix: String { Self.bookIndexPrefix(shard: shard) }
+
     /// In the order the cart script expects them as KEYS.
-    public var scriptKeys: [String] { [meta, lines, requests, requestLog, outbox, generationMarker, cartIndex] }
+    public var scriptKeys: [String] { [meta, lines, requests, requestLog, outbox, generationMarker, cartIndex, catalogRevisions, bookIndexPrefix] }
 
     public static func outbox(shard: Int) -> String { "jobs:{s:\(shard)}" }
     public static func generationMarker(shard: Int) -> String { "gen:{s:\(shard)}" }
     public static func cartIndex(shard: Int) -> String { "carts:{s:\(shard)}" }
+    public static func catalogRevisions(shard: Int) -> String { "catalogrev:{s:\(shard)}" }
+    public static func bookIndexPrefix(shard: Int) -> String { "bookcarts:{s:\(shard)}:" }
+    /// Set of the user ids in this shard whose cart holds the book; kept by the cart
+    /// script, walked by the catalog sync (never SCAN/KEYS).
+    public static func bookIndex(shard: Int, bookId: String) -> String { bookIndexPrefix(shard: shard) + bookId }
     /// A persistence worker's ownership of a shard's stream.
     public static func lease(shard: Int) -> String { "lease:{s:\(shard)}" }
     /// The consumer group of every outbox stream.
@@ -65,4 +75,11 @@ public struct CartKeys: Sendable, Equatable {
     public static func channel(userId: String) -> String { "room:\(userId)" }
     /// Published when the catalog changed; hubs reload their cache.
     public static let catalogChannel = "catalog:changed"
+    /// The `catalogChannel` payload meaning "many books changed: reload everything".
+    public static let allBooks = "*"
+    /// The one way to tell hubs a book changed (nil: many books, e.g. an import), sent
+    /// after the change committed, by the CLI (blocking connection) and the hub alike.
+    public static func catalogChanged(_ bookId: String?) -> [String] { ["PUBLISH", catalogChannel, bookId ?? allBooks] }
+    /// Taken by the one worker that walks catalog changes into carts.
+    public static let catalogSyncLease = "carthub:catalog-sync"
 }

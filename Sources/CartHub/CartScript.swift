@@ -1,8 +1,9 @@
 import CartDomain
 import Foundation
+import Persistence
 import Redis
 
-/// `lua/cart.lua`, run by SHA. The SHA is learned with SCRIPT LOAD on every
+/// `lua/cart.lua` (after `lua/cartlib.lua`), run by SHA. The SHA is learned with SCRIPT LOAD on every
 /// (re)connect; a NOSCRIPT reply (e.g. after SCRIPT FLUSH) falls back to EVAL with
 /// the source, which also caches it again.
 final class CartScript {
@@ -10,9 +11,7 @@ final class CartScript {
     private var sha: String?
 
     init(directory: String) throws {
-        let path = directory + "/cart.lua"
-        guard let source = try? String(contentsOfFile: path, encoding: .utf8) else { throw HubError("cannot read the cart script at \(path)") }
-        self.source = source
+        source = try LuaSource.read("cart.lua", directory: directory, withCartLibrary: true)
     }
 
     func load(on redis: RedisConnection) {

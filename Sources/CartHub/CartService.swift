@@ -34,10 +34,16 @@ final class CartService {
 
     /// Completes with the cart snapshot (JSON) after the command, or the reason it was refused.
     func execute(_ command: CartCommand, userId: String, origin: Origin, now: Int64, _ completion: @escaping (Result<String, CartError>) -> Void) {
-        run(command, userId: userId, origin: origin, now: now, mayRehydrate: true, completion)
+        run(command, userId: userId, origin: origin, now: now, retries: Retries(), completion)
     }
 
-    private func run(_ command: CartCommand, userId: String, origin: Origin, now: Int64, mayRehydrate: Bool, _ completion: @escaping (Result<String, CartError>) -> Void) {
+    /// What a command may still do once: restore its cart from Postgres, reload its book.
+    private struct Retries {
+        var rehydrate = true
+        var reloadBook = true
+    }
+
+    private func run(_ command: CartCommand, userId: String, origin: Origin, now: Int64, retries: Retries, _ completion: @escaping (Result<String, CartError>) -> Void) {
         var book: Book?
         switch command {
         case .add(let id, _), .setQuantity(let id, _):
@@ -53,33 +59,40 @@ final class CartService {
         case .get, .remove, .clear:
             break
         }
-        let keys = CartKeys(userId: userId, shards: configuration.shards)
-        let quantity: Int64 = switch command {
-        case .add(_, let q), .setQuantity(_, let q): q
-        default: 0
-        }
-        let args = [
-            Self.op(command), userId, origin.requestId, origin.connectionId ?? "", origin.via,
-            String(now), Timestamp.iso8601(milliseconds: now), keys.channel,
-            String(configuration.limits.maxLines), String(configuration.limits.maxQuantity), String(configuration.rememberedRequests),
-            command.bookId ?? "", String(quantity), book?.title ?? "", String(book?.priceCents ?? 0), String(book?.stock ?? 0),
-        ]
+        let call = CartScriptCall(command: command, userId: userId, requestId: origin.requestId, connectionId: origin.connectionId, via: origin.via,
+                                  nowMs: now, limits: configuration.limits, rememberedRequests: configuration.rememberedRequests, book: book,
+                                  shards: configuration.shards)
         let started = clock()
-        script.run(on: redis, keys: keys.scriptKeys, args: args) { [weak self] result in
+        script.run(on: redis, keys: call.keys, args: call.args) { [weak self] result in
             guard let self else { return }
             latency.observe(milliseconds: (clock() - started) * 1000)
-            guard case .success(.array(let parts)) = result, parts.first?.stringValue == "missing" else {
+            guard case .success(.array(let parts)) = result, let status = parts.first?.stringValue, status == "missing" || status == "stale" else {
                 completion(Self.outcome(result))
                 return
             }
-            guard mayRehydrate else {
+            var retries = retries
+            if status == "stale" {
+                // The catalog walk took a newer revision of the book into this cart's shard
+                // than our cache holds: reload the book from Postgres, then try once more.
+                guard retries.reloadBook, let id = command.bookId else {
+                    completion(.failure(CartError(.unavailable, "the catalog is changing; retry shortly")))
+                    return
+                }
+                retries.reloadBook = false
+                catalog.refresh(id) { [weak self] in
+                    self?.run(command, userId: userId, origin: origin, now: now, retries: retries, completion)
+                }
+                return
+            }
+            guard retries.rehydrate else {
                 completion(.failure(CartError(.unavailable, "the cart could not be restored; retry shortly")))
                 return
             }
+            retries.rehydrate = false
             rehydrate(userId) { [weak self] error in
                 guard let self else { return }
                 if let error { return completion(.failure(error)) }
-                run(command, userId: userId, origin: origin, now: now, mayRehydrate: false, completion)
+                run(command, userId: userId, origin: origin, now: now, retries: retries, completion)
             }
         }
     }
@@ -103,18 +116,8 @@ final class CartService {
                 Log.warning("cannot rehydrate the cart of \(userId): \(error)")
                 finish(CartError(.unavailable, "the cart store is recovering and Postgres is unavailable; retry shortly"))
             case .success(let stored):
-                let keys = CartKeys(userId: userId, shards: configuration.shards)
-                var args = ["rehydrate", userId, "", "", "", "0", "", keys.channel, "0", "0", "0"]
-                // The script gives the cart the shard's generation as its epoch, version 0.
-                if let stored {
-                    args += ["0", String(stored.totalCents), stored.updatedAt ?? ""]
-                    for (book, line) in stored.lines.sorted(by: { $0.key < $1.key }) {
-                        args += [book, String(line.quantity), String(line.unitPriceCents), line.title]
-                    }
-                } else {
-                    args += ["0", "0", ""]
-                }
-                script.run(on: redis, keys: keys.scriptKeys, args: args) { result in
+                let call = CartScriptCall(rehydrating: userId, from: stored, stock: { [catalog] in catalog.book($0)?.stock }, shards: configuration.shards)
+                script.run(on: redis, keys: call.keys, args: call.args) { result in
                     if case .success(.array(let parts)) = result, parts.first?.stringValue == "ok" {
                         finish(nil)
                     } else {
@@ -122,16 +125,6 @@ final class CartService {
                     }
                 }
             }
-        }
-    }
-
-    private static func op(_ command: CartCommand) -> String {
-        switch command {
-        case .get: "get"
-        case .add: "add"
-        case .setQuantity: "set"
-        case .remove: "remove"
-        case .clear: "clear"
         }
     }
 

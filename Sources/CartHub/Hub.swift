@@ -152,7 +152,7 @@ public final class Hub {
         if channel == heartbeatChannel {
             lastHeartbeatSeen = loop.now
         } else if channel == CartKeys.catalogChannel {
-            catalog.reload()
+            catalog.changed(payload)
         } else if channel == AuthKeys.revokedChannel {
             revocationAnnounced(payload)
         } else if channel.hasPrefix(CartKeys.channel(userId: "")), let room = rooms[String(channel.dropFirst(CartKeys.channel(userId: "").count))] {

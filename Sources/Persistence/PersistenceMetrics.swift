@@ -41,6 +41,8 @@ public enum PersistenceMetrics {
         out.counter("carthub_jobs_skipped_total", "Outbox jobs skipped as duplicates or covered by a full sync.", hash["jobs_skipped"] ?? 0)
         out.counter("carthub_full_syncs_total", "Carts copied whole from Redis to Postgres (version gaps, dead letters, reconciliation).", hash["full_syncs"] ?? 0)
         out.counter("carthub_jobs_dead_lettered_total", "Outbox jobs parked in dead_letters.", hash["dead_lettered"] ?? 0)
+        out.counter("carthub_catalog_books_walked_total", "Catalog changes walked into every cart that holds the book.", hash["catalog_books_walked"] ?? 0)
+        out.counter("carthub_catalog_carts_changed_total", "Carts changed by catalog walks (price, title, stock mark or deletion).", hash["catalog_carts_changed"] ?? 0)
         out.histogram("carthub_db_write_seconds", "Time to write one batch to Postgres.", WorkerMetrics.histogram("db_write", from: hash))
         out.histogram("carthub_persistence_lag_seconds", "From a cart change to its Postgres commit.", WorkerMetrics.histogram("lag", from: hash))
     }

@@ -17,6 +17,8 @@ import Storage
 public final class PersistenceWorker {
     let configuration: WorkerConfiguration
     let lease: LeaseScript
+    /// Walks catalog changes into carts (while this worker holds the catalog sync lease).
+    let catalogSync: CatalogSync
     private var redisConnection: BlockingRedisConnection?
     private var postgresConnection: PostgresConnection?
     private(set) var owned = Set<Int>()
@@ -31,6 +33,7 @@ public final class PersistenceWorker {
     public init(configuration: WorkerConfiguration) throws {
         self.configuration = configuration
         lease = try LeaseScript(directory: configuration.luaDirectory)
+        catalogSync = try CatalogSync(configuration: configuration, lease: lease)
         lastReconcile = Self.monotonic()
     }
 
@@ -70,12 +73,16 @@ public final class PersistenceWorker {
             lastReconcile = now
             _ = try Reconciler(redis: redis(), postgres: postgres(), configuration: configuration, lease: lease).runIfFree()
         }
+        try catalogSync.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
+        // During a catalog walk, come back to it without waiting for new entries.
+        let idle = !catalogSync.busy
         var entries = dueBacklog(now: now)
         if entries.count < configuration.batchSize {
-            entries += try readNew(limit: configuration.batchSize - entries.count, block: entries.isEmpty)
+            entries += try readNew(limit: configuration.batchSize - entries.count, block: entries.isEmpty && idle)
         }
         guard !entries.isEmpty else {
-            if owned.isEmpty { Thread.sleep(forTimeInterval: 0.2) }
+            try flushMetrics()
+            if owned.isEmpty && idle { Thread.sleep(forTimeInterval: 0.2) }
             return
         }
         do {
@@ -302,6 +309,7 @@ public final class PersistenceWorker {
 
     private func releaseAll() {
         guard let redis = try? redis() else { return }
+        catalogSync.release(redis)
         for shard in owned { _ = try? lease.release(redis, key: CartKeys.lease(shard: shard), holder: configuration.workerId) }
         _ = try? redis.command(["ZREM", CartKeys.workers, configuration.workerId])
         owned.removeAll()

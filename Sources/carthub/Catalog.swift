@@ -11,7 +11,11 @@ struct Catalog: ParsableCommand {
     struct Import: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Upsert books from a JSON file and tell every hub to refresh its catalog.",
-            discussion: #"FILE is a JSON array of {"id","title","author","priceCents","stock"} objects."#)
+            discussion: #"""
+                FILE is a JSON array of {"id","title","author","priceCents","stock"} objects. Stock is
+                applied as a difference against the stored stock; changed books get a new revision,
+                which `carthub worker` walks into every cart that holds them.
+                """#)
 
         @Argument(help: "The catalog file.") var file: String
         @Option(name: .customLong("database-url"), help: "Postgres URL (DATABASE_URL).") var databaseURL: String?
@@ -30,7 +34,7 @@ struct Catalog: ParsableCommand {
             print("catalog: \(summary.inserted) inserted, \(summary.updated) updated, \(summary.unchanged) unchanged")
             do {
                 let redis = try BlockingRedisConnection(Env.redis(redisURL))
-                let hubs = try redis.command(["PUBLISH", CartKeys.catalogChannel, "import"]).intValue ?? 0
+                let hubs = try redis.command(CartKeys.catalogChanged(nil)).intValue ?? 0
                 print("notified \(hubs) listening hub\(hubs == 1 ? "" : "s")")
             } catch {
                 throw ValidationError("the catalog was saved, but hubs could not be told to refresh: \(error)")

@@ -10,8 +10,11 @@ private let stopRequested = Atomic<Bool>(false)
 
 struct Worker: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Apply the cart outbox streams to Postgres (run one or more).",
+        abstract: "Apply the cart outbox streams to Postgres and walk catalog changes into carts (run one or more).",
         discussion: """
+            One worker at a time (lease carthub:catalog-sync) walks catalog changes into
+            every cart that holds the changed book.
+
             Environment: REDIS_URL, DATABASE_URL, CARTHUB_SHARDS, CARTHUB_LUA_DIR, and
               CARTHUB_WORKER_ID            consumer and lease name (default: random)
               CARTHUB_WORKER_BATCH         entries per Postgres transaction (default 500)

