@@ -45,7 +45,8 @@ let package = Package(
         .target(name: "Persistence", dependencies: ["CartDomain", "Redis", "Postgres", "Storage", "JSON", "Diagnostics"]),
         .target(
             name: "CartHub",
-            dependencies: ["CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics"]
+            dependencies: ["CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics"],
+            resources: [.copy("Resources")]
         ),
         .executableTarget(
             name: "carthub",

@@ -13,7 +13,14 @@ extension Hub {
         Route("DELETE", "/api/cart/items/{bookId}") { $0.removeCartItem($1) },
         Route("GET", "/api/books") { $0.listBooks($1) },
         Route("GET", "/api/books/{id}") { $0.getBook($1) },
+        Route("GET", "/api/openapi.json") { hub, call in call.respond(200, json: hub.openAPIDocument) },
     ])
+
+    /// The REST routes as (method, path pattern) pairs, e.g. `("PATCH", "/api/cart/items/{bookId}")`;
+    /// HEAD and OPTIONS are implied (HEAD wherever GET is).
+    public static var restRoutes: [(method: String, path: String)] {
+        router.routes.map { ($0.method, $0.pattern) }
+    }
 
     public func handle(_ request: HTTPRequest) {
         let head = request.head
