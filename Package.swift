@@ -48,7 +48,8 @@ let package = Package(
             dependencies: [
                 "CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
                 .product(name: "DequeModule", package: "swift-collections"),
-            ]
+            ],
+            resources: [.copy("Resources")]
         ),
         .executableTarget(
             name: "carthub",
@@ -71,7 +72,7 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["carthub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"]
+            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"]
         ),
         .testTarget(name: "WebSocketClientTests", dependencies: ["WebSocketClient"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Postgres", "CartDomain"]),

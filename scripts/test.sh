@@ -28,6 +28,9 @@ eval "$(bash "$SERVICES" env test)"
 export REDIS_URL DATABASE_URL
 export CARTHUB_BIN="$ROOT/.build/debug/carthub"
 export CARTHUB_LUA_DIR="$ROOT/lua"
+# openapi-spec-validator and schemathesis for the OpenAPI tests (pinned, project-local venv).
+CARTHUB_PYTHON_TOOLS=$(bash "$ROOT/scripts/python-tools.sh")
+export CARTHUB_PYTHON_TOOLS
 
 swift build
 # The shared test database gets its schema once, as an operator's would.

@@ -55,10 +55,11 @@ extension Hub {
         }
     }
 
-    /// `Idempotency-Key` is the command's requestId, so a retried request is applied once.
+    /// `Idempotency-Key` is a change's requestId, so a retried request is applied once;
+    /// reads are not remembered, so they ignore it.
     private func run(_ command: CartCommand, for claims: JWTClaims, _ call: APICall, _ respond: @escaping (String) -> Void) {
         let requestId: String
-        if let key = call.header("idempotency-key") {
+        if command != .get, let key = call.header("idempotency-key") {
             guard CommandParser.isValidRequestId(key) else {
                 return call.fail(.badRequest, "Idempotency-Key must be 1-\(CartLimits.maxRequestIdLength) characters")
             }

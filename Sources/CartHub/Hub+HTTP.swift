@@ -18,7 +18,14 @@ extension Hub {
         Route("POST", "/api/auth/refresh") { $0.refresh($1) },
         Route("POST", "/api/auth/logout") { $0.logout($1) },
         Route("GET", "/api/me") { $0.getMe($1) },
+        Route("GET", "/api/openapi.json") { hub, call in call.respond(200, json: hub.openAPIDocument) },
     ])
+
+    /// The REST routes as (method, path pattern) pairs, e.g. `("PATCH", "/api/cart/items/{bookId}")`;
+    /// HEAD and OPTIONS are implied (HEAD wherever GET is).
+    public static var restRoutes: [(method: String, path: String)] {
+        router.routes.map { ($0.method, $0.pattern) }
+    }
 
     public func handle(_ request: HTTPRequest) {
         let head = request.head

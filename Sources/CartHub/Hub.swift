@@ -25,6 +25,8 @@ public final class Hub {
     let leaseScript: LeaseScript
     let codec: JWTCodec
     let instanceId: String
+    /// `Resources/openapi.json`, read once at start.
+    let openAPIDocument: String
     var server: WebSocketServer?
     var authenticator: Authenticator?
     var rooms: [String: Room] = [:]
@@ -51,6 +53,7 @@ public final class Hub {
     public init(configuration: HubConfiguration) throws {
         self.configuration = configuration
         codec = try JWTCodec(secret: configuration.jwtSecret)
+        openAPIDocument = try OpenAPIDocument.load()
         instanceId = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
         script = try CartScript(directory: configuration.luaDirectory)
         leaseScript = try LeaseScript(directory: configuration.luaDirectory)
