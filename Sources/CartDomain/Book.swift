@@ -63,3 +63,15 @@ public struct BookPatch: Sendable, Equatable {
         return (patched, patched.stock - book.stock, patched != book)
     }
 }
+
+extension BookPatch {
+    public var isEmpty: Bool { title == nil && author == nil && priceCents == nil && stock == nil }
+
+    /// Why this patch may not be applied to any book, or nil: the book rules, checked
+    /// on the fields it gives.
+    public var validationProblem: String? {
+        if isEmpty { return "give at least one of title, author, priceCents, stock" }
+        let probe = Book(id: "probe", title: title ?? "probe", author: author ?? "", priceCents: priceCents ?? 0, stock: stock ?? 0)
+        return probe.validationProblem
+    }
+}
