@@ -2,9 +2,10 @@
 public enum Identifier {
     public static let maxLength = 64
 
-    /// Book ids: 1-64 of `A-Z a-z 0-9 _ . -`.
+    /// Book ids: 1-64 of `A-Z a-z 0-9 _ . -`, but not `.` or `..`, which URLs cannot
+    /// carry as a path segment (`/api/books/..` is `/api`).
     public static func isValidBookId(_ s: String) -> Bool {
-        isValid(s) { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
+        s != "." && s != ".." && isValid(s) { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") }
     }
 
     /// User ids (the JWT `sub`) and session ids: book-id characters plus `@` and `:`.
