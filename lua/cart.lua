@@ -1,15 +1,24 @@
 -- Every cart command of one user as one atomic step. Checks come before the first
 -- write (Redis has no rollback); a change bumps the version by exactly one, publishes
 -- the new cart on the user's room and appends its persistence job to the shard outbox.
--- Loaded after lua/cartlib.lua (encodeLine, snapshotOf, publishUpdate, appendJob).
+-- Loaded after lua/cartlib.lua (encodeLine, linesOf, snapshotJSON, publishUpdate, appendJob).
 --
--- KEYS: 1 meta hash, 2 lines hash, 3 request outcomes hash, 4 request id log, 5 outbox stream,
---       6 the shard's generation hash (g: generation number, the epoch of carts created or
---       restored now; loaded: present when no cart needs restoring from Postgres),
---       7 the shard's cart index (set of user ids),
---       8 the shard's catalog revisions (hash bookId -> newest revision the catalog walk
+-- Each redis.call costs about a microsecond of Lua<->Redis conversion on top of the
+-- command, so a command reads everything it needs in two calls (the meta hash, which
+-- also remembers request outcomes, and the lines hash) and builds the snapshot from
+-- the lines it already holds.
+--
+-- KEYS: 1 meta hash: v version, e epoch, t total (cents), n item count, u updatedAt (JSON),
+--         and the outcomes of the last request ids: "r:" .. requestId -> "ok" or
+--         "err\tCODE\tmessage", those ids in a ring of slots q0.. (ARGV[11] of them), qn how many
+--         were ever remembered,
+--       2 lines hash, 3 outbox stream,
+--       4 the shard's generation hash (g: generation number, the epoch of carts created or
+--         restored now; loaded: present when no cart needs restoring from Postgres),
+--       5 the shard's cart index (set of user ids),
+--       6 the shard's catalog revisions (hash bookId -> newest revision the catalog walk
 --         took into this shard),
---       9 the prefix of the shard's book indexes: KEYS[9] .. bookId is the set of user ids
+--       7 the prefix of the shard's book indexes: KEYS[7] .. bookId is the set of user ids
 --         whose cart holds that book. Those keys are derived here, not declared: a command
 --         may touch several (clear, rehydrate). They carry the same {s:N} tag as every
 --         other key, so they live in the same slot; non-cluster Redis does not check
@@ -31,46 +40,54 @@
 -- command saw (setQuantity may lower a line to a value still above the stock).
 
 local op, userId, requestId = ARGV[1], ARGV[2], ARGV[3]
+local outcomeField = 'r:' .. requestId
 
-local meta = redis.call('HMGET', KEYS[1], 'v', 'e', 't', 'n', 'u')
+local meta = redis.call('HMGET', KEYS[1], 'v', 'e', 't', 'n', 'u', outcomeField, 'qn')
+local isNew = not meta[1]
 local version = tonumber(meta[1]) or 0
 local epoch = tonumber(meta[2])
 local total = tonumber(meta[3]) or 0
 local count = tonumber(meta[4]) or 0
 local updatedAt = meta[5] or 'null'
+local lines
 
-local function snapshot()
-  return snapshotOf(KEYS[2], userId, epoch, version, total, count, updatedAt)
-end
-
-if not meta[1] then
-  local generation = redis.call('HMGET', KEYS[6], 'g', 'loaded')
+if isNew then
+  local generation = redis.call('HMGET', KEYS[4], 'g', 'loaded')
   epoch = tonumber(generation[1])
   if not epoch or (op ~= 'rehydrate' and not generation[2]) then
     return {'missing', '', '', ''}
   end
+  lines = {}
   if op == 'rehydrate' then
     -- First access after a loss: load the Postgres copy under the new epoch, once.
     version, total = tonumber(ARGV[12]), tonumber(ARGV[13])
     updatedAt = ARGV[14] == '' and 'null' or cjson.encode(ARGV[14])
-    count = 0
+    local flat = {}
     for i = 15, #ARGV, 5 do
       local quantity, price = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-      redis.call('HSET', KEYS[2], ARGV[i], encodeLine(ARGV[i], ARGV[i + 3], price, quantity, tonumber(ARGV[i + 4])))
-      redis.call('SADD', KEYS[9] .. ARGV[i], userId)
+      lines[ARGV[i]] = encodeLine(ARGV[i], ARGV[i + 3], price, quantity, tonumber(ARGV[i + 4]))
+      flat[#flat + 1] = ARGV[i]
+      flat[#flat + 1] = lines[ARGV[i]]
+      redis.call('SADD', KEYS[7] .. ARGV[i], userId)
       count = count + quantity
     end
+    if #flat > 0 then redis.call('HSET', KEYS[2], unpack(flat)) end
     redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt)
-    redis.call('SADD', KEYS[7], userId)
-    return {'ok', snapshot(), '', ''}
+    redis.call('SADD', KEYS[5], userId)
   end
+else
+  lines = linesOf(KEYS[2])
+end
+
+local function snapshot()
+  return snapshotJSON(lines, userId, epoch, version, total, count, updatedAt)
 end
 
 if op == 'get' or op == 'rehydrate' then
   return {'ok', snapshot(), '', ''}
 end
 
-local prior = redis.call('HGET', KEYS[3], requestId)
+local prior = meta[6]
 if prior then
   local code, message = string.match(prior, '^err\t([^\t]*)\t(.*)$')
   return {'dup', snapshot(), code or '', message or ''}
@@ -79,33 +96,36 @@ end
 local bookId = ARGV[12]
 if op == 'add' or op == 'set' then
   -- A hub whose catalog cache is older than the walk must not write the old price or title.
-  local walked = redis.call('HGET', KEYS[8], bookId)
+  local walked = redis.call('HGET', KEYS[6], bookId)
   if walked and tonumber(walked) > tonumber(ARGV[17]) then
     return {'stale', '', '', ''}
   end
 end
 
-local function remember(outcome)
-  redis.call('HSET', KEYS[3], requestId, outcome)
-  redis.call('LPUSH', KEYS[4], requestId)
-  local keep = tonumber(ARGV[11])
-  while redis.call('LLEN', KEYS[4]) > keep do
-    redis.call('HDEL', KEYS[3], redis.call('RPOP', KEYS[4]))
+-- The meta fields that remember this request's outcome, to write with the rest of the
+-- meta: the ids sit in a ring of slots q0..q(keep-1), qn counts them all, and the id a
+-- slot held before is forgotten (HDEL). Small writes: every write is also appended to
+-- the AOF.
+local function remembered(outcome)
+  local n, keep = tonumber(meta[7]) or 0, tonumber(ARGV[11])
+  local slot = 'q' .. (n % keep)
+  if n >= keep then
+    local evicted = redis.call('HGET', KEYS[1], slot)
+    if evicted then redis.call('HDEL', KEYS[1], 'r:' .. evicted) end
   end
+  return outcomeField, outcome, slot, requestId, 'qn', n + 1
 end
 
 local function fail(code, message)
-  remember('err\t' .. code .. '\t' .. message)
+  redis.call('HSET', KEYS[1], remembered('err\t' .. code .. '\t' .. message))
   return {'err', snapshot(), code, message}
 end
 
 local oldQuantity, oldLineTotal = 0, 0
-if bookId ~= '' then
-  local line = redis.call('HGET', KEYS[2], bookId)
-  if line then
-    oldQuantity = tonumber(string.match(line, '"quantity":(%d+)'))
-    oldLineTotal = tonumber(string.match(line, '"lineTotalCents":(%d+)'))
-  end
+local oldLine = bookId ~= '' and lines[bookId]
+if oldLine then
+  oldQuantity = tonumber(string.match(oldLine, '"quantity":(%d+)'))
+  oldLineTotal = tonumber(string.match(oldLine, '"lineTotalCents":(%d+)'))
 end
 
 local newQuantity
@@ -126,8 +146,12 @@ elseif op == 'add' then
   if newQuantity > maxQuantity then
     return fail('QUANTITY_LIMIT', 'at most ' .. maxQuantity .. ' of one book per cart')
   end
-  if oldQuantity == 0 and redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[9]) then
-    return fail('CART_LIMIT', 'a cart holds at most ' .. ARGV[9] .. ' different books')
+  if oldQuantity == 0 then
+    local held = 0
+    for _ in pairs(lines) do held = held + 1 end
+    if held >= tonumber(ARGV[9]) then
+      return fail('CART_LIMIT', 'a cart holds at most ' .. ARGV[9] .. ' different books')
+    end
   end
 elseif op ~= 'clear' then
   return redis.error_reply('unknown op ' .. op)
@@ -136,38 +160,40 @@ if newQuantity and newQuantity > oldQuantity and newQuantity > stock then
   return fail('INSUFFICIENT_STOCK', 'only ' .. ARGV[16] .. ' of ' .. bookId .. ' in stock')
 end
 
--- Apply. The book index changes only when a line appears or goes.
+-- Apply. The book index changes only when a line appears or goes, the cart index
+-- only when the cart appears.
 local price, title = tonumber(ARGV[15]), ARGV[14]
 local job = {'u', userId, 'op', op}
 if op == 'clear' then
-  local books = redis.call('HKEYS', KEYS[2])
-  for i = 1, #books do redis.call('SREM', KEYS[9] .. books[i], userId) end
-  redis.call('DEL', KEYS[2])
+  for id in pairs(lines) do redis.call('SREM', KEYS[7] .. id, userId) end
+  if next(lines) then redis.call('DEL', KEYS[2]) end
+  lines = {}
   total, count = 0, 0
 elseif newQuantity == 0 then
   redis.call('HDEL', KEYS[2], bookId)
-  redis.call('SREM', KEYS[9] .. bookId, userId)
+  redis.call('SREM', KEYS[7] .. bookId, userId)
+  lines[bookId] = nil
   total = total - oldLineTotal
   count = count - oldQuantity
   job = {'u', userId, 'op', 'remove', 'b', bookId}
 else
-  local lineTotal = newQuantity * price
-  redis.call('HSET', KEYS[2], bookId, encodeLine(bookId, title, price, newQuantity, stock))
-  if oldQuantity == 0 then redis.call('SADD', KEYS[9] .. bookId, userId) end
-  total = total - oldLineTotal + lineTotal
+  local line = encodeLine(bookId, title, price, newQuantity, stock)
+  redis.call('HSET', KEYS[2], bookId, line)
+  if oldQuantity == 0 then redis.call('SADD', KEYS[7] .. bookId, userId) end
+  lines[bookId] = line
+  total = total - oldLineTotal + newQuantity * price
   count = count - oldQuantity + newQuantity
   job = {'u', userId, 'op', 'put', 'b', bookId, 'q', newQuantity, 'p', price, 't', title}
 end
 version = version + 1
 updatedAt = cjson.encode(ARGV[7])
-redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt)
-redis.call('SADD', KEYS[7], userId)
-remember('ok')
+redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt, remembered('ok'))
+if isNew then redis.call('SADD', KEYS[5], userId) end
 
 local cart = snapshot()
 local connection = ARGV[4] == '' and 'null' or cjson.encode(ARGV[4])
 publishUpdate(ARGV[8], cart, '{"requestId":' .. cjson.encode(requestId) .. ',"connectionId":' .. connection ..
   ',"via":' .. cjson.encode(ARGV[5]) .. '}')
-appendJob(KEYS[5], job, epoch, version, total, ARGV[6])
+appendJob(KEYS[3], job, epoch, version, total, ARGV[6])
 
 return {'ok', cart, '', ''}

@@ -15,21 +15,28 @@ local function encodeLine(bookId, title, price, quantity, stock)
   return line .. '}'
 end
 
--- The cart snapshot, built from the pre-encoded lines sorted by bookId, never re-encoded.
--- updatedAt is already JSON (a quoted string or null).
-local function snapshotOf(linesKey, userId, epoch, version, total, count, updatedAt)
-  local flat = redis.call('HGETALL', linesKey)
-  local ids, byId = {}, {}
-  for i = 1, #flat, 2 do
-    ids[#ids + 1] = flat[i]
-    byId[flat[i]] = flat[i + 1]
-  end
+-- A cart's lines hash as a table bookId -> line JSON.
+local function linesOf(linesKey)
+  local flat, byId = redis.call('HGETALL', linesKey), {}
+  for i = 1, #flat, 2 do byId[flat[i]] = flat[i + 1] end
+  return byId
+end
+
+-- The cart snapshot from its pre-encoded lines (bookId -> JSON), sorted by bookId,
+-- never re-encoded. updatedAt is already JSON (a quoted string or null).
+local function snapshotJSON(byId, userId, epoch, version, total, count, updatedAt)
+  local ids = {}
+  for id in pairs(byId) do ids[#ids + 1] = id end
   table.sort(ids)
   local items = {}
   for i = 1, #ids do items[i] = byId[ids[i]] end
   return '{"userId":' .. cjson.encode(userId) .. ',"epoch":' .. epoch .. ',"version":' .. version ..
     ',"items":[' .. table.concat(items, ',') .. '],"totalCents":' .. total ..
     ',"itemCount":' .. count .. ',"updatedAt":' .. updatedAt .. '}'
+end
+
+local function snapshotOf(linesKey, userId, epoch, version, total, count, updatedAt)
+  return snapshotJSON(linesOf(linesKey), userId, epoch, version, total, count, updatedAt)
 end
 
 -- Sends `cart.updated` to the user's room; origin is the JSON object of its cause.

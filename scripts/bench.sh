@@ -288,7 +288,7 @@ if wants script; then
     tag="{s:bench}"
     user="bench-script"
     # KEYS as CartKeys.scriptKeys lays them out; the last is the prefix of the book indexes.
-    keys=("cart:$tag:$user" "cart:$tag:$user:lines" "cart:$tag:$user:req" "cart:$tag:$user:reqlog" "jobs:$tag" "gen:$tag" "carts:$tag" "catalogrev:$tag" "bookcarts:$tag:")
+    keys=("cart:$tag:$user" "cart:$tag:$user:lines" "jobs:$tag" "gen:$tag" "carts:$tag" "catalogrev:$tag" "bookcarts:$tag:")
     books=("bookcarts:$tag:bk-0001" "bookcarts:$tag:bk-0002" "bookcarts:$tag:bk-0003" "bookcarts:$tag:bk-0004" "bookcarts:$tag:bk-0005")
     redis_cli del "${keys[@]}" "${books[@]}" >/dev/null
     # The shard's generation hash (see lua/cart.lua): generation 1, loaded.
@@ -297,7 +297,7 @@ if wants script; then
     now_iso=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
     common=("$user" "r-__rand_int__" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32)
     for i in 1 2 3 4 5; do
-        redis_cli evalsha "$sha" 9 "${keys[@]}" add "$user" "seed-$i" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32 \
+        redis_cli evalsha "$sha" 7 "${keys[@]}" add "$user" "seed-$i" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32 \
             "bk-000$i" 2 "Book $i" 1299 1000000 0 >/dev/null
     done
     [[ $(redis_cli hlen "cart:$tag:$user:lines") == 5 ]] ||
@@ -309,7 +309,7 @@ if wants script; then
         local name=$1 s=$2 op=$3 book=$4 qty=$5 n=$6
         redis_cli config resetstat >/dev/null
         redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -a "$REDIS_PASS" -c 20 -n "$n" -r 1000000000 --csv \
-            evalsha "$s" 9 "${keys[@]}" "$op" "${common[@]}" "$book" "$qty" "War and Peace" 2499 1000000 0 \
+            evalsha "$s" 7 "${keys[@]}" "$op" "${common[@]}" "$book" "$qty" "War and Peace" 2499 1000000 0 \
             >"$TMP/script.$name.csv" 2>/dev/null || die "redis-benchmark failed"
         redis_cli info commandstats >"$TMP/script.$name.commandstats"
     }

@@ -23,14 +23,11 @@ public struct CartKeys: Sendable, Equatable {
     }
 
     var tag: String { "{s:\(shard)}" }
-    /// Hash: v (version), e (epoch), t (total cents), n (item count), u (updatedAt).
+    /// Hash: v (version), e (epoch), t (total cents), n (item count), u (updatedAt), and the
+    /// outcomes of the last request ids ("r:" + id, kept in a ring of slots; see lua/cart.lua).
     public var meta: String { "cart:\(tag):\(userId)" }
     /// Hash: bookId -> the line's JSON, pre-encoded.
     public var lines: String { "cart:\(tag):\(userId):lines" }
-    /// Hash: requestId -> outcome of the last mutations.
-    public var requests: String { "cart:\(tag):\(userId):req" }
-    /// List: the same request ids, newest first, capped.
-    public var requestLog: String { "cart:\(tag):\(userId):reqlog" }
     /// The shard's persistence outbox (a stream).
     public var outbox: String { Self.outbox(shard: shard) }
     /// Pub/sub channel of the user's room.
@@ -48,7 +45,7 @@ public struct CartKeys: Sendable, Equatable {
     public var bookIndexPrefix: String { Self.bookIndexPrefix(shard: shard) }
 
     /// In the order the cart script expects them as KEYS.
-    public var scriptKeys: [String] { [meta, lines, requests, requestLog, outbox, generationMarker, cartIndex, catalogRevisions, bookIndexPrefix] }
+    public var scriptKeys: [String] { [meta, lines, outbox, generationMarker, cartIndex, catalogRevisions, bookIndexPrefix] }
 
     public static func outbox(shard: Int) -> String { "jobs:{s:\(shard)}" }
     public static func generationMarker(shard: Int) -> String { "gen:{s:\(shard)}" }

@@ -23,7 +23,7 @@ struct CatalogDomainTests {
     @Test func catalogKeysShareTheShardSlot() {
         let keys = CartKeys(userId: "u-42", shards: 64)
         let tag = "{s:\(keys.shard)}"
-        #expect(keys.scriptKeys.count == 9)
+        #expect(keys.scriptKeys.count == 7)
         #expect(keys.scriptKeys.allSatisfy { $0.contains(tag) })
         #expect(keys.catalogRevisions == "catalogrev:\(tag)")
         #expect(keys.bookIndexPrefix == "bookcarts:\(tag):")
@@ -40,7 +40,7 @@ struct CatalogDomainTests {
         #expect(Array(call.args[0..<5]) == ["set", "u-42", "r-1", "", "ws"])
         #expect(call.args[7] == "room:u-42")
         #expect(Array(call.args[11...]) == ["bk-1", "3", "Dune", "1299", "10", "7"])
-        #expect(call.evalArguments.first == "9")
+        #expect(call.evalArguments.first == "7")
         let clear = CartScriptCall(command: .clear, userId: "u-42", requestId: "r-2", connectionId: "c", via: "ws",
                                    nowMs: 1_000, limits: CartLimits(), rememberedRequests: 32, book: nil, shards: 64)
         #expect(Array(clear.args[11...]) == ["", "0", "", "0", "0", "0"])
