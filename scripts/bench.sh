@@ -4,6 +4,7 @@
 #
 #   scripts/bench.sh            the standard scenarios (issue 8), about 5-8 minutes
 #   scripts/bench.sh --smoke    5 s of light load on one hub; checks that the tool reports
+#   scripts/bench.sh --smoke --debug   the same with the debug build (CI: no release build)
 #
 # It starts (and afterwards stops) its own Redis + Postgres (`scripts/services.sh`
 # profile `bench`: Redis 6392, Postgres 5442, data in scripts/.data/bench), builds
@@ -34,12 +35,17 @@ set -euo pipefail
 PROG=bench.sh
 
 SMOKE=0
-case "${1:-}" in
-    "") ;;
-    --smoke) SMOKE=1 ;;
-    -h | --help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "usage: scripts/bench.sh [--smoke]" >&2; exit 2 ;;
-esac
+CONFIG=release
+for arg in "$@"; do
+    case "$arg" in
+        --smoke) SMOKE=1 ;;
+        --debug) CONFIG=debug ;;
+        -h | --help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) echo "usage: scripts/bench.sh [--smoke [--debug]]" >&2; exit 2 ;;
+    esac
+done
+# Figures come only from release builds; a debug build can only show that the tool works.
+[[ $CONFIG == release || $SMOKE == 1 ]] || { echo "$PROG: --debug is only for --smoke" >&2; exit 2; }
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }
 note() { echo "$PROG: $*" >&2; }
@@ -60,8 +66,8 @@ SCENARIOS=${BENCH_SCENARIOS:-"script idle closed-1hub closed-2hub open-3000 open
 SERVICES="$ROOT/scripts/services.sh"
 TMP="$ROOT/scripts/bench/tmp"
 RESULTS="$ROOT/scripts/bench/results"
-BIN="$ROOT/.build/release/carthub"
-BENCH="$ROOT/.build/release/carthub-bench"
+BIN="$ROOT/.build/$CONFIG/carthub"
+BENCH="$ROOT/.build/$CONFIG/carthub-bench"
 mkdir -p "$TMP" "$RESULTS"
 
 # ------------------------------------------------------------- lifecycle ---
@@ -122,16 +128,16 @@ JWT_SECRET=$(tr -d ' \n\r' <"$secret_file")
 export JWT_SECRET
 export CARTHUB_LUA_DIR="$ROOT/lua"
 
-note "building release (swift build -c release)"
+note "building $CONFIG (swift build -c $CONFIG)"
 # A file saved while the build runs fails it ("modified during the build"): try again.
 for attempt in 1 2 3; do
-    if swift build -c release >"$TMP/build.log" 2>&1; then break; fi
-    ((attempt < 3)) || { tail -n 30 "$TMP/build.log" >&2; die "swift build -c release failed (log: $TMP/build.log)"; }
+    if swift build -c "$CONFIG" >"$TMP/build.log" 2>&1; then break; fi
+    ((attempt < 3)) || { tail -n 30 "$TMP/build.log" >&2; die "swift build -c $CONFIG failed (log: $TMP/build.log)"; }
     note "build failed; retrying"
     sleep 2
 done
 tail -n 1 "$TMP/build.log"
-[[ -x $BIN && -x $BENCH ]] || die "release binaries missing after the build"
+[[ -x $BIN && -x $BENCH ]] || die "$CONFIG binaries missing after the build"
 
 "$BIN" migrate
 # The demo catalog with every stock raised, so stock never limits the load.
