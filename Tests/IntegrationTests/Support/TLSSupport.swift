@@ -213,12 +213,15 @@ struct TLSHandshake: CustomStringConvertible {
 
     /// The protocol version of an established session ("TLSv1.2"), nil when none was.
     var version: String? {
-        // "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384", or "New, (NONE), Cipher is (NONE)"
-        // after a failed handshake; then the session block says "Protocol  : TLSv1.2".
+        // "New, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384" once the handshake completed, or
+        // "New, (NONE), Cipher is (NONE)" after a failed one. (The "Protocol :" line of the
+        // session block is no help: it names the attempted version after a failure, and with
+        // TLS 1.3 it may be missing when s_client quits before the session ticket arrives.)
         let lines = run.stdout.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        guard let summary = lines.first(where: { $0.hasPrefix("New, ") }), !summary.contains("(NONE)"),
-              let session = lines.first(where: { $0.hasPrefix("Protocol") && $0.contains(":") }) else { return nil }
-        return session.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+        guard let summary = lines.first(where: { $0.hasPrefix("New, ") }) else { return nil }
+        let fields = summary.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        guard fields.count > 1, fields[1].hasPrefix("TLSv") else { return nil }
+        return fields[1]
     }
 
     /// "http/1.1", or nil for "No ALPN negotiated".
