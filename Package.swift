@@ -47,9 +47,10 @@ let package = Package(
             name: "CartHub",
             dependencies: [
                 "CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
-                .product(name: "DequeModule", package: "swift-collections"),
+                "CryptoPrimitives", .product(name: "DequeModule", package: "swift-collections"),
             ],
-            resources: [.copy("Resources")]
+            // Resources/openapi.json; Web/ is the browser client (WebAssets), served at / and /assets/.
+            resources: [.copy("Resources"), .copy("Web")]
         ),
         .executableTarget(
             name: "carthub",
