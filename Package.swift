@@ -73,7 +73,9 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"]
+            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"],
+            // Browser/e2e.py: the browser test's selenium script, run by BrowserTests.swift.
+            exclude: ["Browser"]
         ),
         .testTarget(name: "WebSocketClientTests", dependencies: ["WebSocketClient"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Postgres", "CartDomain"]),

@@ -9,6 +9,8 @@ import { newRequestId } from './dom.js';
 
 const RETRYABLE = new Set(['UNAVAILABLE', 'RATE_LIMITED', 'SHUTTING_DOWN']);
 const MAX_TRIES = 4;
+/** While the socket is down the page asks for the cart itself this often. */
+const POLL_MS = 4000;
 
 export class CartSync {
   constructor({ connection, model, onError = () => {}, onCatalogChange = () => {}, onTransport = () => {} }) {
@@ -18,7 +20,10 @@ export class CartSync {
     this.onCatalogChange = onCatalogChange;
     this.onTransport = onTransport;
 
+    this.pollTimer = null;
     connection.on('hello', (message) => {
+      clearTimeout(this.pollTimer);
+      this.pollTimer = null;
       model.takeSnapshot(message.cart, 'hello');
       this.flushQueued();
     });
@@ -49,20 +54,47 @@ export class CartSync {
 
   async viaREST(requestId, entry) {
     entry.state = 'rest';
-    this.onTransport('rest');
     try {
       const cart = await cartCommand(entry.command);
       this.model.takeIfNewer(cart, 'rest');
       this.model.settle(requestId);
+      this.flushQueued(); // the hub answers again: what waited goes now
     } catch (error) {
       if (error.code === 'NETWORK') {
-        // Nothing is known: keep the change shown and send it again once connected.
+        // Nothing is known: keep the change shown and send it again once the hub answers.
         entry.state = 'queued';
-        this.onTransport('queued');
+        this.onTransport();
         return;
       }
       this.failed(requestId, entry, error.code, error.message);
     }
+    this.onTransport();
+  }
+
+  /** Without a socket no event arrives: read the cart over REST now and then. */
+  poll() {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+    if (this.connection.isLive || this.connection.stopped) return;
+    cartCommand({ type: 'cart.get' })
+      .then((cart) => {
+        if (!this.connection.isLive) this.model.takeIfNewer(cart, 'poll');
+        this.flushQueued();
+      })
+      .catch(() => {})
+      .finally(() => {
+        if (!this.connection.isLive && !this.connection.stopped && !this.pollTimer) this.pollTimer = setTimeout(() => this.poll(), POLL_MS);
+      });
+  }
+
+  stop() {
+    clearTimeout(this.pollTimer);
+    this.pollTimer = null;
+  }
+
+  /** Commands that could not reach the hub yet. */
+  get queued() {
+    return [...this.model.pending.values()].some((entry) => entry.state === 'queued');
   }
 
   failed(requestId, entry, code, message) {
@@ -103,13 +135,14 @@ export class CartSync {
     for (const [requestId, entry] of this.model.pending) {
       if (entry.state === 'ws') this.viaREST(requestId, entry);
     }
+    this.poll();
   }
 
   flushQueued() {
     for (const [requestId, entry] of this.model.pending) {
       if (entry.state === 'queued') this.dispatch(requestId);
     }
-    this.onTransport('ws');
+    this.onTransport();
   }
 
   /** Anything not yet confirmed? */

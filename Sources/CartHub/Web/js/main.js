@@ -89,9 +89,10 @@ function enterShop(user) {
 
 function leaveShop(message) {
   if (shop) {
-    const { connection, model } = shop;
+    const { connection, model, sync } = shop;
     shop = null;
     connection.stop();
+    sync.stop();
     model.reset();
     cartView.render(null);
     $('notices').replaceChildren();
@@ -101,6 +102,7 @@ function leaveShop(message) {
   $('account').hidden = true;
   $('conn').hidden = true;
   $('transport-note').hidden = true;
+  $('transport-note').dataset.mode = 'ws';
   if (message !== undefined) auth.show(message);
 }
 
@@ -108,25 +110,23 @@ function showState(state) {
   const node = $('conn');
   node.dataset.state = state;
   $('conn-text').textContent = STATE_TEXT[state] || state;
-  showTransport(state === 'live' ? 'ws' : 'rest-ready');
+  showTransport();
 }
 
-/** Says how changes travel while the socket is not live. */
-function showTransport(mode) {
+/** Says how changes travel while the socket is not live, or that they wait for the hub. */
+function showTransport() {
   const note = $('transport-note');
-  const live = shop?.connection.isLive;
-  if (live && mode !== 'queued') {
-    note.hidden = true;
-    note.dataset.mode = 'ws';
-    return;
-  }
   if (!shop) return;
-  note.hidden = false;
-  note.dataset.mode = mode === 'queued' ? 'queued' : 'rest';
+  const queued = shop.sync.queued;
+  const mode = queued ? 'queued' : shop.connection.isLive ? 'ws' : 'rest';
+  if (note.dataset.mode === mode && !note.hidden === (mode !== 'ws')) return;
+  note.dataset.mode = mode;
+  note.hidden = mode === 'ws';
+  if (mode === 'ws') return;
   note.replaceChildren(mode === 'queued'
-    ? 'The shop cannot be reached. Your changes are kept and sent as soon as the connection is back.'
-    : 'Live updates are paused: your changes are sent directly over HTTPS, and changes from your other devices appear when the connection is back. ',
-  el('button', { type: 'button', class: 'button-quiet', onclick: () => shop?.connection.connectNow() }, 'Reconnect now'));
+    ? 'The shop cannot be reached. Your changes are kept and sent as soon as it answers again.'
+    : 'Live updates are paused: your changes are sent directly over HTTP, and the cart is refreshed every few seconds. ',
+  shop.connection.isLive ? '' : el('button', { type: 'button', class: 'button-quiet', onclick: () => shop?.connection.connectNow() }, 'Reconnect now'));
 }
 
 let errorTimer = null;
