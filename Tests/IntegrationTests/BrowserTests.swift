@@ -106,7 +106,7 @@ struct BrowserTests {
         print("browser test: screenshots in \(artifacts.path)")
 
         let output = artifacts.appendingPathComponent("e2e.log")
-        FileManager.default.createFile(atPath: output.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         let handle = try FileHandle(forWritingTo: output)
         defer { try? handle.close() }
         let process = Process()
