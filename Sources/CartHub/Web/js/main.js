@@ -130,8 +130,11 @@ function showTransport() {
 }
 
 let errorTimer = null;
-function showError(code, message) {
+function showError(code, message, command) {
   const node = $('cart-error');
+  // The hub names books by id; the reader knows them by title.
+  const title = command?.bookId && (shop?.model.view()?.items.find((l) => l.bookId === command.bookId)?.title || catalogView.known.get(command.bookId)?.title);
+  if (message && title) message = message.split(command.bookId).join(`“${title}”`);
   const text = message ? `${message[0].toUpperCase()}${message.slice(1)}.` : 'That change was refused.';
   node.textContent = `Not changed: ${text}`;
   node.dataset.code = code || '';
