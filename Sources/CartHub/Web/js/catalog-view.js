@@ -43,10 +43,11 @@ export class CatalogView {
     this.load();
   }
 
-  async load() {
+  /** The current page again; `quiet` (a refresh the reader did not ask for) says nothing while loading. */
+  async load({ quiet = false } = {}) {
     const ticket = ++this.loading;
     const status = $('catalog-status');
-    status.textContent = 'Loading books…';
+    if (!quiet) status.textContent = 'Loading books…';
     $('books').setAttribute('aria-busy', 'true');
     try {
       const page = await books({ query: this.query, cursor: this.cursors[this.cursors.length - 1], limit: PAGE_SIZE });

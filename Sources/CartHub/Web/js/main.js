@@ -165,6 +165,7 @@ function showCatalogChange(origin, before, after) {
     default:
       text = `The catalog changed “${title}”.`;
   }
+  catalogView.load({ quiet: true }); // the page of books shows the new price, title or stock too
   const notice = el('p', { class: 'notice', 'data-reason': origin.reason || '', 'data-book-id': origin.bookId || '' }, text);
   const dismiss = el('button', { type: 'button', class: 'button-quiet notice-dismiss', 'aria-label': 'Dismiss notice', onclick: () => notice.remove() }, '×');
   notice.append(dismiss);
