@@ -317,6 +317,10 @@ def main(browsers):
 
         # 6. Hubs A and B restart mid-session. Two's socket stays blocked meanwhile.
         two.driver.execute_script(BLOCK_SOCKETS)
+        # Other loses its access cookie (as when it expires): its next handshake is refused
+        # with 401, so the page must refresh its session (the refresh cookie) and reconnect.
+        other.driver.delete_cookie("accessToken")
+        expect(other.driver.get_cookie("accessToken") is None, "other: the accessToken cookie is still there")
         control.ask("stop")
         log("10: hubs A and B stopped (A by SIGTERM, B by SIGKILL)")
         for browser in browsers:
@@ -334,7 +338,9 @@ def main(browsers):
         expected = {b0: 2, b2: 1, b3: 2}
         state, seconds = wait_for(one, "reconnected with the right cart", lambda s: s["conn"] == "live" and quantities_are(expected)(s), 20)
         log(f"11: one is live again after {seconds:.1f} s and shows {expected}")
-        state, _ = wait_for(other, "reconnected with user 2's cart", lambda s: s["conn"] == "live" and quantities_are({b3: 1})(s), 20)
+        state, _ = wait_for(other, "reconnected (after a session refresh) with user 2's cart", lambda s: s["conn"] == "live" and quantities_are({b3: 1})(s), 20)
+        expect(other.driver.get_cookie("accessToken") is not None, "other: live again without a new accessToken cookie")
+        log("11: other refreshed its session (a new accessToken cookie) and is live with user 2's cart")
         # Two cannot open a socket (blocked) but the hub is up: it works over REST and says so.
         state, _ = wait_for(two, "the REST notice (socket blocked)", lambda s: s["conn"] != "live" and s["note"] == "rest", 5)
         # Without events it reads the cart over REST every few seconds: the changes made while it was away show.

@@ -58,15 +58,16 @@ let refreshing = null;
  * and a second tab presenting the token the first just retired would revoke the
  * session. Under the lock, a session another tab already refreshed is left alone.
  */
-export function refreshSession() {
+export function refreshSession(onRefreshing = () => {}) {
   if (!refreshing) {
     const run = async () => {
       try {
         await me();
-        return true; // another tab refreshed the shared cookies meanwhile
+        return true; // still valid, or another tab refreshed the shared cookies meanwhile
       } catch (error) {
         if (error.status !== 401) throw error; // unreachable, busy or draining: not a session problem
       }
+      onRefreshing();
       try {
         await call('POST', '/api/auth/refresh');
         return true;

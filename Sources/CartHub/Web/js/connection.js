@@ -130,13 +130,13 @@ export class Connection {
       if (code === CLOSE_TOKEN_EXPIRED) this.setState('reauth');
       let ok;
       try {
-        ok = await refreshSession();
+        ok = await refreshSession(() => this.setState('reauth'));
       } catch {
         return this.scheduleRetry(); // the hub is unreachable: back off
       }
       if (this.stopped) return;
       if (!ok) return this.end('Your session has expired. Please log in again.');
-      if (code === CLOSE_TOKEN_EXPIRED) return this.open();
+      if (code === CLOSE_TOKEN_EXPIRED || this.state === 'reauth') return this.open();
     }
     this.scheduleRetry();
   }
