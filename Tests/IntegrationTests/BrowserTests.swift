@@ -98,7 +98,9 @@ struct BrowserTests {
         }
 
         let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
-        let artifacts = TestEnvironment.checkout.appendingPathComponent(".build/browser-artifacts/\(stamp)-\(catalog.prefix)")
+        let runs = TestEnvironment.checkout.appendingPathComponent(".build/browser-artifacts")
+        Self.prune(runs, keeping: 9)
+        let artifacts = runs.appendingPathComponent("\(stamp)-\(catalog.prefix)")
         let control = FileManager.default.temporaryDirectory.appendingPathComponent("carthub-browser-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
         try FileManager.default.createDirectory(at: control, withIntermediateDirectories: true)
@@ -166,6 +168,12 @@ struct BrowserTests {
         #expect(served == 2, "the script asked for \(served) of the 2 hub restarts (stop, start)")
         #expect(process.terminationStatus == 0 && log.contains("PASS"),
                 "e2e.py exit \(process.terminationStatus); screenshots in \(artifacts.path)\n\(log.suffix(8000))\nhub A log:\n\(hubA.log.suffix(2000))\nhub B log:\n\(hubB.log.suffix(2000))")
+    }
+
+    /// Drops all but the newest `count` runs' screenshots (their names start with a timestamp).
+    static func prune(_ directory: URL, keeping count: Int) {
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).sorted()
+        for name in names.dropLast(count) { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
     }
 
     /// A hub on `port` again, right after the last one there stopped.
