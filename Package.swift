@@ -47,9 +47,10 @@ let package = Package(
             name: "CartHub",
             dependencies: [
                 "CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
-                .product(name: "DequeModule", package: "swift-collections"),
+                "CryptoPrimitives", .product(name: "DequeModule", package: "swift-collections"),
             ],
-            resources: [.copy("Resources")]
+            // Resources/openapi.json; Web/ is the browser client (WebAssets), served at / and /assets/.
+            resources: [.copy("Resources"), .copy("Web")]
         ),
         .executableTarget(
             name: "carthub",
@@ -72,7 +73,9 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"]
+            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"],
+            // Browser/e2e.py: the browser test's selenium script, run by BrowserTests.swift.
+            exclude: ["Browser"]
         ),
         .testTarget(name: "WebSocketClientTests", dependencies: ["WebSocketClient"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Postgres", "CartDomain"]),

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The Python tools the OpenAPI tests run: openapi-spec-validator and schemathesis,
-# pinned in scripts/python-tools.txt, in a project-local venv (scripts/.data/venv,
+# The Python tools the tests run: openapi-spec-validator and schemathesis (OpenAPI tests)
+# and selenium (the browser test), pinned in scripts/python-tools.txt, in a project-local venv (scripts/.data/venv,
 # or CARTHUB_VENV). Installs only what is missing or changed; prints the venv's bin
 # directory, which scripts/test.sh exports as CARTHUB_PYTHON_TOOLS.
 #
@@ -12,6 +12,7 @@ REQUIREMENTS="$ROOT/scripts/python-tools.txt"
 VENV=${CARTHUB_VENV:-$ROOT/scripts/.data/venv}
 STAMP="$VENV/.carthub-requirements.sha256"
 TOOLS=(openapi-spec-validator schemathesis)
+MODULES=(selenium) # importable from the venv's python
 
 note() { echo "python-tools.sh: $*" >&2; }
 die() { echo "python-tools.sh: error: $*" >&2; exit 1; }
@@ -21,6 +22,8 @@ ready() {
     [[ -s $STAMP && $(<"$STAMP") == "$wanted" ]] || return 1
     local tool
     for tool in "${TOOLS[@]}"; do [[ -x $VENV/bin/$tool ]] || return 1; done
+    local module
+    for module in "${MODULES[@]}"; do [[ -d $VENV/lib/$(ls "$VENV/lib" 2>/dev/null | head -n1)/site-packages/$module ]] || return 1; done
 }
 
 if ! ready; then
@@ -46,6 +49,7 @@ if ! ready; then
         "$VENV/bin/pip" install --disable-pip-version-check --no-input -q -r "$REQUIREMENTS" >&2 ||
             die "pip install -r $REQUIREMENTS failed"
         for tool in "${TOOLS[@]}"; do [[ -x $VENV/bin/$tool ]] || die "$tool missing from $VENV after install"; done
+        for module in "${MODULES[@]}"; do "$VENV/bin/python" -c "import $module" || die "$module missing from $VENV after install"; done
         echo "$wanted" >"$STAMP"
     fi
 fi

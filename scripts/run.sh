@@ -43,6 +43,7 @@ token=$("$BIN" token --user demo-user --ttl 86400)
 cat <<INFO
 
 ==================== carthub demo ====================
+  Browser:     http://127.0.0.1:$CARTHUB_PORT/   (register, then open it in a second profile or private window)
   Socket:      ws://127.0.0.1:$CARTHUB_PORT/ws   (health: http://127.0.0.1:$CARTHUB_PORT/healthz)
   Demo token:  $token   (user demo-user, valid 24 h)
   CLI client:  $BIN client --url ws://127.0.0.1:$CARTHUB_PORT/ws --token $token

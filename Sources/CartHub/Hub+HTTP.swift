@@ -41,6 +41,8 @@ extension Hub {
             serveMetrics(request)
         case (_, "/ws"):
             request.respond(.json(426, #"{"error":{"code":"BAD_REQUEST","message":"this endpoint only speaks WebSocket (Upgrade: websocket)"}}"#, headers: [("upgrade", "websocket")]))
+        case (_, let path) where WebAssets.claims(path):
+            serveWeb(request)
         default:
             route(request)
         }

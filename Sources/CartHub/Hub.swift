@@ -27,6 +27,8 @@ public final class Hub {
     let instanceId: String
     /// `Resources/openapi.json`, read once at start.
     let openAPIDocument: String
+    /// The browser client (`Web/`), read once at start.
+    let web: WebAssets
     var server: WebSocketServer?
     var authenticator: Authenticator?
     var rooms: [String: Room] = [:]
@@ -54,6 +56,7 @@ public final class Hub {
         self.configuration = configuration
         codec = try JWTCodec(secret: configuration.jwtSecret)
         openAPIDocument = try OpenAPIDocument.load()
+        web = try WebAssets.load()
         instanceId = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
         script = try CartScript(directory: configuration.luaDirectory)
         leaseScript = try LeaseScript(directory: configuration.luaDirectory)

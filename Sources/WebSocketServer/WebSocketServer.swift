@@ -391,6 +391,7 @@ public final class WebSocketServer {
         ("content-length", WSI_TOKEN_HTTP_CONTENT_LENGTH), ("transfer-encoding", WSI_TOKEN_HTTP_TRANSFER_ENCODING),
         ("referer", WSI_TOKEN_HTTP_REFERER), ("upgrade", WSI_TOKEN_UPGRADE), ("x-forwarded-for", WSI_TOKEN_X_FORWARDED_FOR),
         ("accept", WSI_TOKEN_HTTP_ACCEPT), ("sec-websocket-protocol", WSI_TOKEN_PROTOCOL),
+        ("if-none-match", WSI_TOKEN_HTTP_IF_NONE_MATCH),
     ]
 
     private static let methodTokens: [(String, lws_token_indexes)] = [
