@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "CartHub",
             dependencies: [
-                "CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
+                "CartDomain", "JSON", "Auth", "CryptoPrimitives", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             resources: [.copy("Resources")]
