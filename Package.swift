@@ -72,7 +72,7 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"]
+            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain", "CryptoPrimitives"]
         ),
         .testTarget(name: "WebSocketClientTests", dependencies: ["WebSocketClient"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Postgres", "CartDomain"]),
