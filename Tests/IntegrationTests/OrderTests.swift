@@ -252,7 +252,9 @@ struct OrderTests {
         #expect(try api.call("PATCH", "/api/admin/orders/\(byWebhook)", token: admin, json: ["status": "SHIPPED"]).status == 200)
         let shipped = try watcher.orderUpdate("SHIPPED", id: byWebhook)
         #expect(shipped["order"]?["paymentRef"]?.stringValue == "pay-\(byWebhook)")
-        #expect(shipped["order"]?["items"]?.arrayValue?.first?["lineTotalCents"]?.intValue == book.priceCents)
+        let line = try #require(shipped["order"]?["items"]?.arrayValue?.first)
+        #expect(line["unitPriceCents"]?.intValue == book.priceCents)
+        #expect(line["lineTotalCents"]?.intValue == book.priceCents * (line["quantity"]?.intValue ?? 0))
 
         let byExpiry = try order()
         _ = try watcher.orderUpdate("EXPIRED", id: byExpiry, timeout: 30)
