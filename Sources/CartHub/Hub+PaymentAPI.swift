@@ -11,7 +11,8 @@ extension Hub {
     func paymentWebhook(_ call: APICall) {
         guard serving(call) != nil else { return }
         guard let secret = configuration.paymentWebhookSecret else {
-            return call.fail(.unavailable, "payments are not configured on this hub (PAYMENT_WEBHOOK_SECRET)")
+            // No key, no valid signature.
+            return call.fail(.badSignature, "this hub has no PAYMENT_WEBHOOK_SECRET: no signature is valid")
         }
         guard Self.signatureMatches(call.header("x-signature"), body: call.request.body, secret: secret) else {
             countCommand("payment.webhook", ErrorCode.badSignature.rawValue)

@@ -28,7 +28,7 @@ struct Carthub: ParsableCommand {
               CARTHUB_REFRESH_TOKEN_TTL seconds a refresh token lives (default 2592000, 30 days)
               CARTHUB_RESERVATION_TTL   seconds an unpaid order holds its stock before it expires (default 900)
               PAYMENT_WEBHOOK_SECRET    HMAC-SHA256 key of POST /api/payments/webhook, at least 32 bytes
-                                        (unset: the webhook answers 503)
+                                        (unset: every call is refused, 401)
               CARTHUB_TEST_CRASH_AFTER_RESERVE  test-only: 1 makes the hub exit right after reserving an
                                         order's stock, before writing the order (recovery tests)
               CARTHUB_LOG               debug | info | warning | error (default info)
