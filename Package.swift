@@ -46,8 +46,8 @@ let package = Package(
         .target(
             name: "CartHub",
             dependencies: [
-                "CartDomain", "JSON", "Auth", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
-                "CryptoPrimitives", .product(name: "DequeModule", package: "swift-collections"),
+                "CartDomain", "JSON", "Auth", "CryptoPrimitives", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
+                .product(name: "DequeModule", package: "swift-collections"),
             ],
             // Resources/openapi.json; Web/ is the browser client (WebAssets), served at / and /assets/.
             resources: [.copy("Resources"), .copy("Web")]
@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain"],
+            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain", "CryptoPrimitives"],
             // Browser/e2e.py: the browser test's selenium script, run by BrowserTests.swift.
             exclude: ["Browser"]
         ),

@@ -23,10 +23,12 @@
 --         may touch several (clear, rehydrate). They carry the same {s:N} tag as every
 --         other key, so they live in the same slot; non-cluster Redis does not check
 --         declarations, and Redis Cluster routes by slot, which they share.
--- ARGV: 1 op (get|add|set|remove|clear|rehydrate), 2 userId, 3 requestId, 4 connectionId
+-- ARGV: 1 op (get|add|set|remove|clear|rehydrate|deduct), 2 userId, 3 requestId, 4 connectionId
 --       ("" = none), 5 via, 6 now (ms), 7 now (ISO 8601), 8 room channel, 9 max lines,
 --       10 max quantity, 11 request ids remembered, 12 bookId, 13 quantity, 14 title,
 --       15 unit price (cents), 16 stock, 17 the book's catalog revision the hub priced with
+--       deduct (an order was paid: its quantities leave the cart, lines added since stay):
+--       18.. pairs bookId, quantity; one version bump for all lines, one job (op "several")
 --       rehydrate: 12 version, 13 total (cents), 14 updatedAt (ISO or ""), then 5 per
 --       line: bookId, quantity, unit price, title, stock ("" = unknown)
 --       (CartScriptCall in CartDomain lays these out.)
@@ -119,6 +121,52 @@ end
 local function fail(code, message)
   redis.call('HSET', KEYS[1], remembered('err\t' .. code .. '\t' .. message))
   return {'err', snapshot(), code, message}
+end
+
+if op == 'deduct' then
+  local job, removed, k = {'u', userId, 'op', 'several'}, {}, 0
+  for i = 18, #ARGV, 2 do
+    local id, quantity = ARGV[i], tonumber(ARGV[i + 1])
+    local old = lines[id]
+    if old then
+      local oldQuantity = tonumber(string.match(old, '"quantity":(%d+)'))
+      local oldLineTotal = tonumber(string.match(old, '"lineTotalCents":(%d+)'))
+      local left = oldQuantity - quantity
+      total = total - oldLineTotal
+      count = count - oldQuantity
+      if left <= 0 then
+        redis.call('HDEL', KEYS[2], id)
+        redis.call('SREM', KEYS[7] .. id, userId)
+        lines[id] = nil
+        removed[#removed + 1] = id
+      else
+        local price = tonumber(string.match(old, '"unitPriceCents":(%d+)'))
+        local title = cjson.decode(old).title
+        local line = encodeLine(id, title, price, left, tonumber(string.match(old, '"available":(%d+)')))
+        redis.call('HSET', KEYS[2], id, line)
+        lines[id] = line
+        total = total + left * price
+        count = count + left
+        k = k + 1
+        for _, field in ipairs({'b' .. k, id, 'q' .. k, left, 'p' .. k, price, 't' .. k, title}) do job[#job + 1] = field end
+      end
+    end
+  end
+  if k == 0 and #removed == 0 then
+    if not isNew then redis.call('HSET', KEYS[1], remembered('ok')) end
+    return {'ok', snapshot(), '', ''}
+  end
+  job[#job + 1] = 'k'
+  job[#job + 1] = k
+  job[#job + 1] = 'rm'
+  job[#job + 1] = table.concat(removed, ',')
+  version = version + 1
+  updatedAt = cjson.encode(ARGV[7])
+  redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt, remembered('ok'))
+  local cart = snapshot()
+  publishUpdate(ARGV[8], cart, '{"requestId":' .. cjson.encode(requestId) .. ',"connectionId":null,"via":' .. cjson.encode(ARGV[5]) .. '}')
+  appendJob(KEYS[3], job, epoch, version, total, ARGV[6])
+  return {'ok', cart, '', ''}
 end
 
 local oldQuantity, oldLineTotal = 0, 0

@@ -7,6 +7,9 @@ public enum CartCommand: Sendable, Equatable {
     case setQuantity(bookId: String, quantity: Int64)
     case remove(bookId: String)
     case clear
+    /// Not a client command: a paid order's quantities leave the cart (the hub's
+    /// payment webhook), as pairs in book order.
+    case deduct([OrderItem])
 
     /// The protocol's `type` for this command; also the metrics label.
     public var type: String {
@@ -16,6 +19,7 @@ public enum CartCommand: Sendable, Equatable {
         case .setQuantity: "cart.setQuantity"
         case .remove: "cart.remove"
         case .clear: "cart.clear"
+        case .deduct: "cart.deduct"
         }
     }
 
@@ -23,7 +27,20 @@ public enum CartCommand: Sendable, Equatable {
     public var bookId: String? {
         switch self {
         case .add(let id, _), .setQuantity(let id, _), .remove(let id): id
-        case .get, .clear: nil
+        case .get, .clear, .deduct: nil
+        }
+    }
+}
+
+/// What a socket frame asks for: a cart command or an order command.
+public enum ClientCommand: Sendable, Equatable {
+    case cart(CartCommand)
+    case order(OrderCommand)
+
+    public var type: String {
+        switch self {
+        case .cart(let command): command.type
+        case .order(let command): command.type
         }
     }
 }
@@ -31,9 +48,9 @@ public enum CartCommand: Sendable, Equatable {
 /// One client frame: a command and the id its reply carries.
 public struct ClientRequest: Sendable, Equatable {
     public var requestId: String
-    public var command: CartCommand
+    public var command: ClientCommand
 
-    public init(requestId: String, command: CartCommand) {
+    public init(requestId: String, command: ClientCommand) {
         self.requestId = requestId
         self.command = command
     }
@@ -61,7 +78,10 @@ public enum CommandParser {
             let problem = object["requestId"] == nil ? "requestId is required" : "requestId must be a string of 1-\(CartLimits.maxRequestIdLength) characters"
             return .failure(RejectedFrame(requestId: nil, error: CartError(.badRequest, problem)))
         }
-        switch command(object, limits: limits) {
+        let parsed: Result<ClientCommand, CartError> = object["type"]?.stringValue?.hasPrefix("order.") == true
+            ? OrderCommand.parse(object).map(ClientCommand.order)
+            : command(object, limits: limits).map(ClientCommand.cart)
+        switch parsed {
         case .success(let command): return .success(ClientRequest(requestId: requestId, command: command))
         case .failure(let error): return .failure(RejectedFrame(requestId: requestId, error: error))
         }

@@ -16,6 +16,12 @@ public enum ErrorCode: String, Sendable, CaseIterable {
     case quantityLimit = "QUANTITY_LIMIT"
     case cartLimit = "CART_LIMIT"
     case notInCart = "NOT_IN_CART"
+    case orderNotFound = "ORDER_NOT_FOUND"
+    case cartEmpty = "CART_EMPTY"
+    case cartChanged = "CART_CHANGED"
+    case illegalTransition = "ILLEGAL_TRANSITION"
+    case latePayment = "LATE_PAYMENT"
+    case badSignature = "BAD_SIGNATURE"
     case rateLimited = "RATE_LIMITED"
     case unavailable = "UNAVAILABLE"
     case shuttingDown = "SHUTTING_DOWN"
@@ -27,11 +33,11 @@ extension ErrorCode {
     public var httpStatus: Int {
         switch self {
         case .badRequest, .weakPassword: 400
-        case .unauthorized, .invalidCredentials: 401
+        case .unauthorized, .invalidCredentials, .badSignature: 401
         case .forbidden: 403
-        case .notFound, .bookNotFound, .notInCart: 404
+        case .notFound, .bookNotFound, .notInCart, .orderNotFound: 404
         case .methodNotAllowed: 405
-        case .conflict, .emailTaken, .insufficientStock, .quantityLimit, .cartLimit: 409
+        case .conflict, .emailTaken, .insufficientStock, .quantityLimit, .cartLimit, .cartEmpty, .cartChanged, .illegalTransition, .latePayment: 409
         case .payloadTooLarge: 413
         case .unsupportedMediaType: 415
         case .rateLimited: 429
@@ -44,9 +50,13 @@ extension ErrorCode {
 public struct CartError: Error, Equatable, Sendable {
     public var code: ErrorCode
     public var message: String
+    /// A JSON value with machine-readable details (e.g. what CART_CHANGED changed), sent
+    /// as the error's `details` member; nil for most errors.
+    public var details: String?
 
-    public init(_ code: ErrorCode, _ message: String) {
+    public init(_ code: ErrorCode, _ message: String, details: String? = nil) {
         self.code = code
         self.message = message
+        self.details = details
     }
 }

@@ -21,6 +21,9 @@ public struct CartScriptCall: Sendable, Equatable {
             command.bookId ?? "", String(quantity), book?.title ?? "", String(book?.priceCents ?? 0), String(book?.stock ?? 0),
             String(book?.revision ?? 0),
         ]
+        if case .deduct(let items) = command {
+            for item in items { args += [item.bookId, String(item.quantity)] }
+        }
     }
 
     /// Loads a cart Redis lost from its Postgres copy (nil: Postgres never saw it).
@@ -51,6 +54,7 @@ public struct CartScriptCall: Sendable, Equatable {
         case .setQuantity: "set"
         case .remove: "remove"
         case .clear: "clear"
+        case .deduct: "deduct"
         }
     }
 }

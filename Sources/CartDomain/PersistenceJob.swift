@@ -33,6 +33,9 @@ public struct PersistenceJob: Sendable, Equatable {
         case put(bookId: String, line: CartLineState)
         case remove(bookId: String)
         case clear
+        /// Several lines at one version (an order's quantities left the cart): the lines
+        /// that remain, and the books whose lines went.
+        case several(puts: [String: CartLineState], removes: [String])
     }
 
     public var entryId: String
@@ -66,6 +69,20 @@ public struct PersistenceJob: Sendable, Equatable {
         case "remove":
             guard let book = fields["b"], Identifier.isValidBookId(book) else { return nil }
             change = .remove(bookId: book)
+        case "several":
+            guard let k = fields["k"].flatMap({ Int($0) }), (0...10_000).contains(k) else { return nil }
+            var puts: [String: CartLineState] = [:]
+            for i in stride(from: 1, through: k, by: 1) {
+                guard let book = fields["b\(i)"], Identifier.isValidBookId(book),
+                      let quantity = fields["q\(i)"].flatMap({ Int64($0) }), quantity > 0,
+                      let price = fields["p\(i)"].flatMap({ Int64($0) }), price >= 0,
+                      let title = fields["t\(i)"]
+                else { return nil }
+                puts[book] = CartLineState(quantity: quantity, unitPriceCents: price, title: title)
+            }
+            let removes = (fields["rm"] ?? "").split(separator: ",").map(String.init)
+            guard removes.allSatisfy(Identifier.isValidBookId) else { return nil }
+            change = .several(puts: puts, removes: removes)
         case "put":
             guard let book = fields["b"], Identifier.isValidBookId(book),
                   let quantity = fields["q"].flatMap({ Int64($0) }), quantity > 0,

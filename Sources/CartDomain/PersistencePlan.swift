@@ -92,6 +92,15 @@ public enum PersistencePlanner {
                 case .put(let book, let line):
                     plan.changes[i].removes.remove(book)
                     plan.changes[i].puts[book] = line
+                case .several(let puts, let removes):
+                    for book in removes {
+                        plan.changes[i].puts[book] = nil
+                        plan.changes[i].removes.insert(book)
+                    }
+                    for (book, line) in puts {
+                        plan.changes[i].removes.remove(book)
+                        plan.changes[i].puts[book] = line
+                    }
                 }
             }
         }

@@ -30,7 +30,18 @@ public enum ServerFrame {
         out += error.code.rawValue
         out += #"","message":"#
         JSONString.appendQuoted(error.message, to: &out)
+        if let details = error.details { out += #","details":"# + details }
         out += "}}"
+        return out
+    }
+
+    /// A reply whose data is a JSON object already encoded (e.g. `{"order":ORDER}`).
+    public static func replyOK(requestId: String, data: String) -> String {
+        var out = #"{"type":"reply","requestId":"#
+        JSONString.appendQuoted(requestId, to: &out)
+        out += #","ok":true,"data":"#
+        out += data
+        out += "}"
         return out
     }
 

@@ -56,7 +56,7 @@ final class CartService {
                 return
             }
             book = found
-        case .get, .remove, .clear:
+        case .get, .remove, .clear, .deduct:
             break
         }
         let call = CartScriptCall(command: command, userId: userId, requestId: origin.requestId, connectionId: origin.connectionId, via: origin.via,

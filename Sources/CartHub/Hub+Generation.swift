@@ -60,3 +60,29 @@ extension Hub {
         }
     }
 }
+
+extension Hub {
+    /// Checks that the Redis stock was built for the generation we serve; if not, builds
+    /// it from Postgres off the loop (one process at a time; order commands answer
+    /// UNAVAILABLE meanwhile).
+    func checkStock() {
+        guard redis.isReady, let generation, !stockCheckInFlight else { return }
+        stockCheckInFlight = true
+        redis.send(["HGET", StockKeys.meta, "g"]) { [weak self] result in
+            guard let self else { return }
+            guard case .success(let value) = result, value.stringValue != generation else {
+                stockCheckInFlight = false
+                return
+            }
+            let redisConfiguration = configuration.redis
+            let lease = leaseScript
+            let script = stockRebuildScript
+            database.run({ postgres in
+                try StockRebuild.ensure(redis: BlockingRedisConnection(redisConfiguration), postgres: { postgres }, lease: lease, script: script)
+            }) { [weak self] result in
+                self?.stockCheckInFlight = false
+                if case .failure(let error) = result { Log.warning("cannot rebuild the stock yet: \(error)") }
+            }
+        }
+    }
+}

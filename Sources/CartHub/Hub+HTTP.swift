@@ -21,6 +21,13 @@ extension Hub {
         Route("POST", "/api/auth/refresh") { $0.refresh($1) },
         Route("POST", "/api/auth/logout") { $0.logout($1) },
         Route("GET", "/api/me") { $0.getMe($1) },
+        Route("POST", "/api/orders") { $0.createOrder($1) },
+        Route("GET", "/api/orders") { $0.listOrders($1) },
+        Route("GET", "/api/orders/{id}") { $0.getOrder($1) },
+        Route("POST", "/api/orders/{id}/cancel") { $0.cancelOrder($1) },
+        Route("POST", "/api/payments/webhook") { $0.paymentWebhook($1) },
+        Route("GET", "/api/admin/orders") { $0.listAllOrders($1) },
+        Route("PATCH", "/api/admin/orders/{id}") { $0.updateOrderStatus($1) },
         Route("GET", "/api/openapi.json") { hub, call in call.respond(200, json: hub.openAPIDocument) },
     ])
 

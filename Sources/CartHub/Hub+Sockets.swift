@@ -86,18 +86,25 @@ extension Hub: WebSocketServerDelegate {
         }
         client.inFlight += 1
         let origin = CartService.Origin(requestId: request.requestId, connectionId: client.connectionId, via: "ws")
-        carts.execute(request.command, userId: client.userId, origin: origin, now: wallClockMilliseconds()) { [weak self, weak session] result in
+        let type = request.command.type
+        let finish: (Result<String, CartError>) -> Void = { [weak self, weak session] result in
             client.inFlight -= 1
             guard let self, let session else { return }
             switch result {
-            case .success: countCommand(request.command.type, "ok")
-            case .failure(let error): countCommand(request.command.type, error.code.rawValue)
+            case .success: countCommand(type, "ok")
+            case .failure(let error): countCommand(type, error.code.rawValue)
             }
             let reply = switch result {
-            case .success(let cart): ServerFrame.replyOK(requestId: request.requestId, cart: cart)
+            case .success(let data): ServerFrame.replyOK(requestId: request.requestId, data: data)
             case .failure(let error): ServerFrame.replyError(requestId: request.requestId, error: error)
             }
             self.reply(reply, to: session)
+        }
+        switch request.command {
+        case .cart(let command):
+            carts.execute(command, userId: client.userId, origin: origin, now: wallClockMilliseconds()) { finish($0.map { #"{"cart":"# + $0 + "}" }) }
+        case .order(let command):
+            orders.perform(command, userId: client.userId, origin: origin, now: wallClockMilliseconds(), finish)
         }
     }
 

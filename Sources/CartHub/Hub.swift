@@ -22,6 +22,11 @@ public final class Hub {
     let passwords: BlockingWorkers
     let carts: CartService
     let script: CartScript
+    /// `lua/stock.lua` on the loop, and the same script for the blocking rebuild.
+    let stockScript: CartScript
+    let stockRebuildScript: StockScript
+    let orders: OrderService
+    var stockCheckInFlight = false
     let leaseScript: LeaseScript
     let codec: JWTCodec
     let instanceId: String
@@ -59,6 +64,8 @@ public final class Hub {
         web = try WebAssets.load()
         instanceId = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
         script = try CartScript(directory: configuration.luaDirectory)
+        stockScript = try CartScript(directory: configuration.luaDirectory, name: "stock.lua", withCartLibrary: false)
+        stockRebuildScript = try StockScript(directory: configuration.luaDirectory)
         leaseScript = try LeaseScript(directory: configuration.luaDirectory)
         redis = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-cmd", commandTimeout: configuration.redisTimeout)
         subscriber = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-sub", role: .subscriber, commandTimeout: configuration.redisTimeout)
@@ -67,6 +74,8 @@ public final class Hub {
         catalog = CatalogCache(loop: loop, database: database)
         let loop = loop
         carts = CartService(redis: redis, script: script, catalog: catalog, database: database, configuration: configuration, clock: { loop.preciseNow })
+        orders = OrderService(redis: redis, stock: stockScript, carts: carts, catalog: catalog, database: database, configuration: configuration)
+        orders.generation = { [unowned self] in generation }
     }
 
     /// Serves until SIGTERM/SIGINT, then drains and exits. The port opens only once
@@ -74,6 +83,7 @@ public final class Hub {
     public func run() throws {
         redis.onReady = { [unowned self] in
             script.load(on: redis)
+            stockScript.load(on: redis)
             checkGeneration()
         }
         subscriber.onReady = { [unowned self] in
@@ -101,6 +111,7 @@ public final class Hub {
         loop.schedule(after: 1, repeat: 1) { [unowned self] in
             beat()
             checkGeneration()
+            checkStock()
             probePostgres()
             closeExpiredSessions()
             pruneRESTBuckets()

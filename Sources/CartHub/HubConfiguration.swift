@@ -38,6 +38,14 @@ public struct HubConfiguration: Sendable {
     public var passwordHashThreads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount - 1))
     public var passwordHashQueue = 32
     public var loginThrottle = LoginThrottle()
+    /// Seconds an unpaid order holds its stock before it expires (`CARTHUB_RESERVATION_TTL`).
+    public var reservationTTL = 900
+    /// HMAC-SHA256 key of payment notifications (`PAYMENT_WEBHOOK_SECRET`, at least 32
+    /// bytes); nil: the webhook refuses every call (401 BAD_SIGNATURE).
+    public var paymentWebhookSecret: [UInt8]?
+    /// Test-only (`CARTHUB_TEST_CRASH_AFTER_RESERVE=1`): the hub exits right after an
+    /// order's stock is reserved, before the order is written, to test recovery.
+    public var testCrashAfterReserve = false
 
     public init() {}
 

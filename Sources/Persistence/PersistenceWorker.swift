@@ -19,6 +19,8 @@ public final class PersistenceWorker {
     let lease: LeaseScript
     /// Walks catalog changes into carts (while this worker holds the catalog sync lease).
     let catalogSync: CatalogSync
+    /// Keeps the stock and runs the order jobs (expiry, recovery).
+    let orderJobs: OrderJobs
     private var redisConnection: BlockingRedisConnection?
     private var postgresConnection: PostgresConnection?
     private(set) var owned = Set<Int>()
@@ -34,6 +36,7 @@ public final class PersistenceWorker {
         self.configuration = configuration
         lease = try LeaseScript(directory: configuration.luaDirectory)
         catalogSync = try CatalogSync(configuration: configuration, lease: lease)
+        orderJobs = try OrderJobs(configuration: configuration, lease: lease)
         lastReconcile = Self.monotonic()
     }
 
@@ -72,7 +75,10 @@ public final class PersistenceWorker {
         if now - lastReconcile >= configuration.reconcileInterval {
             lastReconcile = now
             _ = try Reconciler(redis: redis(), postgres: postgres(), configuration: configuration, lease: lease).runIfFree()
+            if let stock = try? StockVerifier(redis: redis(), postgres: postgres(), lease: lease, script: orderJobs.script).run(repair: true),
+               !stock.drifts.isEmpty { Log.warning("reconcile: stock drift in \(stock.drifts.count) book(s), \(stock.repaired.count) repaired") }
         }
+        try orderJobs.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
         try catalogSync.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
         // During a catalog walk, come back to it without waiting for new entries.
         let idle = !catalogSync.busy
@@ -310,6 +316,7 @@ public final class PersistenceWorker {
     private func releaseAll() {
         guard let redis = try? redis() else { return }
         catalogSync.release(redis)
+        orderJobs.release(redis)
         for shard in owned { _ = try? lease.release(redis, key: CartKeys.lease(shard: shard), holder: configuration.workerId) }
         _ = try? redis.command(["ZREM", CartKeys.workers, configuration.workerId])
         owned.removeAll()

@@ -76,9 +76,11 @@ public enum CatalogStore {
         return try c.transaction { c in
             try lockWrites(c)
             guard let stored = try c.query("select \(columns) from books where id = $1 for update", [book.id]).rows.first.map(record) else {
-                return try record(c.query(
+                let inserted = try record(c.query(
                     "insert into books (id, title, author, price_cents, stock, revision) values ($1, $2, $3, $4::bigint, $5::bigint, \(nextRevision)) returning \(columns)",
                     [book.id, book.title, book.author, String(book.priceCents), String(book.stock)]).rows[0]).book
+                try recordAdjustments(c, [(book.id, book.stock)])
+                return inserted
             }
             guard stored.deleted else { throw CatalogConflict(bookId: book.id) }
             return try rewrite(c, book, stockDelta: book.stock - stored.book.stock)
@@ -147,6 +149,7 @@ public enum CatalogStore {
                     rewrites.append((book, book.stock - old.book.stock))
                 }
                 summary.inserted += inserts.count
+                try recordAdjustments(c, inserts.map { ($0.id, $0.stock) } + rewrites.map { ($0.book.id, $0.delta) })
                 if !inserts.isEmpty {
                     try c.query("""
                         insert into books (id, title, author, price_cents, stock)
@@ -195,9 +198,20 @@ public enum CatalogStore {
         if let problem = book.validationProblem { throw StorageError("book \"\(book.id)\": \(problem)") }
     }
 
+    /// Records stock changes for the Redis available counters (`stock_adjustments`);
+    /// zero deltas are left out. Called under the catalog write lock, in the transaction
+    /// that changes `books.stock`, so adjustment ids commit in order.
+    static func recordAdjustments(_ c: PostgresConnection, _ changes: [(bookId: String, delta: Int64)]) throws {
+        let real = changes.filter { $0.delta != 0 }
+        guard !real.isEmpty else { return }
+        try c.query("insert into stock_adjustments (book_id, delta) select * from unnest($1::text[], $2::bigint[])",
+                    [PostgresArray.literal(real.map(\.bookId)), PostgresArray.literal(real.map(\.delta))])
+    }
+
     /// Writes every field of a stored (live or deleted) book, live afterwards, at a new revision.
     private static func rewrite(_ c: PostgresConnection, _ book: Book, stockDelta: Int64) throws -> Book {
-        try record(c.query("""
+        try recordAdjustments(c, [(book.id, stockDelta)])
+        return try record(c.query("""
             update books set title = $2, author = $3, price_cents = $4::bigint, stock = stock + $5::bigint,
                 deleted_at = null, revision = \(nextRevision), updated_at = now()
             where id = $1 returning \(columns)

@@ -414,7 +414,7 @@ public final class WebSocketServer {
         for (name, token) in Self.readHeaders {
             if let value = headerValue(wsi, token) { headers[name] = value }
         }
-        for name in ["idempotency-key"] {
+        for name in ["idempotency-key", "x-signature"] {
             if let value = customHeader(wsi, name) { headers[name] = value }
         }
         return RequestHead(method: verb, path: path, queryItems: queryItems(wsi), headers: headers, peerAddress: peerAddress(wsi))

@@ -26,8 +26,13 @@ struct Carthub: ParsableCommand {
               CARTHUB_PONG_TIMEOUT      seconds without a pong before a socket is dropped (default 50)
               CARTHUB_ACCESS_TOKEN_TTL  seconds an access token (and its cookie) lives, 60...86400 (default 900)
               CARTHUB_REFRESH_TOKEN_TTL seconds a refresh token lives (default 2592000, 30 days)
+              CARTHUB_RESERVATION_TTL   seconds an unpaid order holds its stock before it expires (default 900)
+              PAYMENT_WEBHOOK_SECRET    HMAC-SHA256 key of POST /api/payments/webhook, at least 32 bytes
+                                        (unset: every call is refused, 401)
+              CARTHUB_TEST_CRASH_AFTER_RESERVE  test-only: 1 makes the hub exit right after reserving an
+                                        order's stock, before writing the order (recovery tests)
               CARTHUB_LOG               debug | info | warning | error (default info)
             """,
-        subcommands: [Serve.self, Worker.self, Client.self, Token.self, User.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self, Status.self]
+        subcommands: [Serve.self, Worker.self, Client.self, Token.self, User.self, Migrate.self, Catalog.self, Reconcile.self, Stock.self, DeadLetters.self, Status.self]
     )
 }

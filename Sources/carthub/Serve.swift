@@ -25,6 +25,7 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("tls-key"), help: "PEM private key of --tls-cert (CARTHUB_TLS_KEY).") var tlsKey: String?
     @Option(name: .customLong("access-token-ttl"), help: "Seconds an access token lives, 60...86400 (CARTHUB_ACCESS_TOKEN_TTL).") var accessTokenTTL: Int?
     @Option(name: .customLong("refresh-token-ttl"), help: "Seconds a refresh token lives (CARTHUB_REFRESH_TOKEN_TTL).") var refreshTokenTTL: Int?
+    @Option(name: .customLong("reservation-ttl"), help: "Seconds an unpaid order holds its stock (CARTHUB_RESERVATION_TTL).") var reservationTTL: Int?
 
     func run() throws {
         Log.configure(from: Env.value("CARTHUB_LOG"))
@@ -50,6 +51,13 @@ struct Serve: ParsableCommand {
         c.tlsPrivateKeyPath = Env.optional(tlsKey, "CARTHUB_TLS_KEY")
         c.accessTokenTTL = try Env.int(accessTokenTTL, "CARTHUB_ACCESS_TOKEN_TTL", default: 900)
         c.refreshTokenTTL = try Env.int(refreshTokenTTL, "CARTHUB_REFRESH_TOKEN_TTL", default: 30 * 86_400)
+        c.reservationTTL = try Env.int(reservationTTL, "CARTHUB_RESERVATION_TTL", default: 900)
+        guard (1...7 * 86_400).contains(c.reservationTTL) else { throw ValidationError("CARTHUB_RESERVATION_TTL must be 1...604800 seconds") }
+        if let secret = Env.value("PAYMENT_WEBHOOK_SECRET") {
+            guard secret.utf8.count >= 32 else { throw ValidationError("PAYMENT_WEBHOOK_SECRET must be at least 32 bytes, got \(secret.utf8.count)") }
+            c.paymentWebhookSecret = Array(secret.utf8)
+        }
+        c.testCrashAfterReserve = Env.value("CARTHUB_TEST_CRASH_AFTER_RESERVE") == "1"
         guard HubConfiguration.accessTokenTTLs.contains(c.accessTokenTTL) else { throw ValidationError("CARTHUB_ACCESS_TOKEN_TTL must be 60...86400") }
         guard (60...366 * 86_400).contains(c.refreshTokenTTL) else { throw ValidationError("CARTHUB_REFRESH_TOKEN_TTL must be 60...\(366 * 86_400)") }
         guard (1...3600).contains(c.pingIntervalSeconds), (c.pingIntervalSeconds + 1...7200).contains(c.pongTimeoutSeconds) else {

@@ -41,6 +41,7 @@ final class APICall {
         out += error.code.rawValue
         out += #"","message":"#
         JSONString.appendQuoted(error.message, to: &out)
+        if let details = error.details { out += #","details":"# + details }
         out += "}}"
         return out
     }
