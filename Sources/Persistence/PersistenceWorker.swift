@@ -27,14 +27,12 @@ public final class PersistenceWorker {
     private var metrics = WorkerMetrics()
     private var lastMaintenance = 0.0
     private var lastTrim = 0.0
-    private var lastReconcile: Double
     private var highestAcked: [Int: String] = [:]
 
     public init(configuration: WorkerConfiguration) throws {
         self.configuration = configuration
         lease = try LeaseScript(directory: configuration.luaDirectory)
         catalogSync = try CatalogSync(configuration: configuration, lease: lease)
-        lastReconcile = Self.monotonic()
     }
 
     /// Works until `shouldStop` says so, then gives its leases back.
@@ -68,10 +66,6 @@ public final class PersistenceWorker {
         if now - lastTrim >= 5 {
             try trim()
             lastTrim = now
-        }
-        if now - lastReconcile >= configuration.reconcileInterval {
-            lastReconcile = now
-            _ = try Reconciler(redis: redis(), postgres: postgres(), configuration: configuration, lease: lease).runIfFree()
         }
         try catalogSync.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
         // During a catalog walk, come back to it without waiting for new entries.

@@ -28,6 +28,6 @@ struct Carthub: ParsableCommand {
               CARTHUB_REFRESH_TOKEN_TTL seconds a refresh token lives (default 2592000, 30 days)
               CARTHUB_LOG               debug | info | warning | error (default info)
             """,
-        subcommands: [Serve.self, Worker.self, Client.self, Token.self, User.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self, Status.self]
+        subcommands: [Serve.self, Worker.self, Client.self, Token.self, User.self, Migrate.self, Catalog.self, Reconcile.self, DeadLetters.self, Status.self, Schedules.self]
     )
 }
