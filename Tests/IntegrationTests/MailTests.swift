@@ -94,8 +94,8 @@ struct MailTests {
     @Test("a cart idle 8 days gets exactly one reminder listing its lines; touched and abandoned again, one more")
     func reminderOncePerAbandonment() throws {
         let s = try MailStack()
-        let ada = try s.user("Ada <Lovelace> & Co", lines: [(0, 2), (1, 1)])
         let worker = try s.worker()
+        let ada = try s.user("Ada <Lovelace> & Co", lines: [(0, 2), (1, 1)])
         try s.waitForRuns("cart-reminders", 1)
         #expect(s.mails().isEmpty, "a cart changed moments ago is not abandoned")
 
@@ -142,6 +142,7 @@ struct MailTests {
     @Test("a user who opted out with PATCH /api/me gets no reminder; others still do")
     func optedOut() throws {
         let s = try MailStack()
+        let worker = try s.worker()
         let out = try s.user("Opted Out", lines: [(0, 1)])
         let stays = try s.user("Stays In", lines: [(1, 1)])
         let rest = REST(s.hub)
@@ -153,7 +154,6 @@ struct MailTests {
         #expect(answer.status == 200, "\(answer.response.bodyText)")
         #expect(try JSONValue.parse(answer.response.bodyText)["marketingEmails"] == .bool(false))
 
-        let worker = try s.worker()
         try s.waitForRuns("cart-reminders", 1)
         let runs = try s.finishedRuns("cart-reminders")
         try s.setClock("+8d")
@@ -168,8 +168,8 @@ struct MailTests {
     @Test("two workers: each reminder is mailed once, each occurrence runs once")
     func twoWorkers() throws {
         let s = try MailStack()
-        let users = try (0..<4).map { try s.user("User \($0)", lines: [($0 % 3, 1)]) }
         let workers = [try s.worker(), try s.worker()]
+        let users = try (0..<4).map { try s.user("User \($0)", lines: [($0 % 3, 1)]) }
         try s.waitForRuns("cart-reminders", 1)
         try s.setClock("+8d")
         try s.waitForMails(users.count)
@@ -183,8 +183,8 @@ struct MailTests {
     @Test("SMTP server down: the mail is retried, then delivered once when it is back")
     func smtpDown() throws {
         let s = try MailStack(sinkRunning: false)
-        let ada = try s.user("Ada", lines: [(0, 1)])
         let worker = try s.worker()
+        let ada = try s.user("Ada", lines: [(0, 1)])
         try s.setClock("+8d")
         let version = try s.cartVersion(ada.id)
         let id = MessageID.cartReminder(userId: ada.id, epoch: version.epoch, version: version.version)
@@ -200,9 +200,9 @@ struct MailTests {
     @Test("a worker killed after the server took the mail, before it heard so: at most one repeat, same Message-ID")
     func killedAroundSend() throws {
         let s = try MailStack()
-        let ada = try s.user("Ada", lines: [(0, 1)])
         try s.sink.setDelay(60)
         var first: WorkerProcess? = try s.worker()
+        let ada = try s.user("Ada", lines: [(0, 1)])
         try s.setClock("+8d")
         try s.waitForMails(1)
         first?.signal(SIGKILL)
