@@ -37,7 +37,8 @@ import Testing
                 select table_name from information_schema.tables
                 where table_schema = current_schema() order by table_name
                 """).rows.compactMap { $0[0] }
-            #expect(tables == ["books", "cart_items", "carts", "catalog_sync", "dead_letters", "redis_generations", "refresh_tokens", "schema_migrations", "sessions", "users"])
+            #expect(tables == ["books", "cart_items", "cart_reminders", "carts", "catalog_sync", "dead_letters", "mail_dead_letters", "mail_sends", "redis_generations",
+                               "refresh_tokens", "schedule_runs", "schema_migrations", "sessions", "users"])
         }
     }
 
