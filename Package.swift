@@ -19,6 +19,7 @@ let package = Package(
         .systemLibrary(name: "CLibUV", pkgConfig: "libuv", providers: [.apt(["libuv1-dev"])]),
         .systemLibrary(name: "CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
 
         // Plain Swift, no C: values and rules.
         .target(name: "JSON"),
@@ -39,10 +40,13 @@ let package = Package(
             dependencies: ["CLibWebSockets", "CLibUV", "EventLoop", "Diagnostics", .product(name: "DequeModule", package: "swift-collections")]
         ),
         .target(name: "WebSocketClient"),
+        .target(name: "SMTP", dependencies: ["CCurl"]),
 
         // The product.
         .target(name: "Storage", dependencies: ["Postgres", "CartDomain", "JSON"], resources: [.copy("Migrations")]),
         .target(name: "Persistence", dependencies: ["CartDomain", "Redis", "Postgres", "Storage", "JSON", "Diagnostics"]),
+        .target(name: "Scheduling", dependencies: ["CartDomain", "Redis", "Postgres", "Storage", "Diagnostics"]),
+        .target(name: "Mail", dependencies: ["SMTP", "CartDomain", "JSON", "Redis", "Postgres", "Storage", "Diagnostics"]),
         .target(
             name: "CartHub",
             dependencies: [
@@ -56,6 +60,7 @@ let package = Package(
             name: "carthub",
             dependencies: [
                 "CartHub", "Persistence", "Storage", "Auth", "Redis", "Postgres", "WebSocketClient", "CartDomain", "JSON", "Diagnostics", "EventLoop",
+                "Scheduling", "Mail", "SMTP",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -70,10 +75,10 @@ let package = Package(
             path: "Sources/CarthubBench"
         ),
 
-        .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives"]),
+        .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives", "Scheduling", "Mail"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain", "CryptoPrimitives"],
+            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain", "CryptoPrimitives", "Mail"],
             // Browser/e2e.py: the browser test's selenium script, run by BrowserTests.swift.
             exclude: ["Browser"]
         ),

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The Python tools the tests run: openapi-spec-validator and schemathesis (OpenAPI tests)
-# and selenium (the browser test), pinned in scripts/python-tools.txt, in a project-local venv (scripts/.data/venv,
+# The Python tools the tests run: openapi-spec-validator and schemathesis (OpenAPI tests),
+# aiosmtpd (the mail tests' SMTP server, scripts/smtp-sink.py) and selenium (the browser
+# test), pinned in scripts/python-tools.txt, in a project-local venv (scripts/.data/venv,
 # or CARTHUB_VENV). Installs only what is missing or changed; prints the venv's bin
 # directory, which scripts/test.sh exports as CARTHUB_PYTHON_TOOLS.
 #
@@ -11,7 +12,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 REQUIREMENTS="$ROOT/scripts/python-tools.txt"
 VENV=${CARTHUB_VENV:-$ROOT/scripts/.data/venv}
 STAMP="$VENV/.carthub-requirements.sha256"
-TOOLS=(openapi-spec-validator schemathesis)
+TOOLS=(openapi-spec-validator schemathesis aiosmtpd)
 MODULES=(selenium) # importable from the venv's python
 
 note() { echo "python-tools.sh: $*" >&2; }

@@ -22,7 +22,7 @@ ROOT=$(cd "$SCRIPT_DIR/.." && pwd -P)
 PROG="services.sh"
 
 APT_PACKAGES=(redis-server redis-tools postgresql postgresql-contrib libwebsockets-dev
-    libhiredis-dev libuv1-dev libpq-dev libssl-dev pkg-config curl ca-certificates openssl python3 python3-venv valgrind
+    libhiredis-dev libuv1-dev libpq-dev libssl-dev libcurl4-openssl-dev pkg-config curl ca-certificates openssl python3 python3-venv valgrind
     chromium chromium-driver fonts-dejavu-core) # the browser test (Tests/IntegrationTests/BrowserTests.swift)
 
 die() { echo "$PROG: error: $*" >&2; exit 1; }

@@ -4,7 +4,7 @@ import Diagnostics
 import JSON
 import Storage
 
-/// `POST /api/auth/register` and `GET /api/me`.
+/// `POST /api/auth/register`, `GET /api/me` and `PATCH /api/me`.
 extension Hub {
     func register(_ call: APICall) {
         guard serving(call) != nil, let body = call.jsonObject(), let email = call.string(body, "email"),
@@ -34,6 +34,25 @@ extension Hub {
         guard let claims = authenticate(call, mutating: false) else { return }
         let id = claims.subject
         database.run({ c in try UserStore.find(c, id: id) }) { [unowned self] result in
+            switch result {
+            case .success(let user?): call.respond(200, json: user.json.encoded)
+            case .success(nil): call.fail(.notFound, "no account belongs to this token's user")
+            case .failure(let error): storeUnavailable(call, error)
+            }
+        }
+    }
+
+    /// `PATCH /api/me {"marketingEmails": bool}`: the account's marketing mail (the
+    /// abandoned-cart reminders) on or off. A cookie request needs an allowed Origin.
+    func patchMe(_ call: APICall) {
+        guard let claims = authenticate(call, mutating: true), let body = call.jsonObject() else { return }
+        if let unknown = body.keys.sorted().first(where: { $0 != "marketingEmails" }) {
+            return call.fail(.badRequest, "unknown member \(JSONString.quoted(String(unknown.prefix(64)))); only marketingEmails can be changed")
+        }
+        guard let value = body["marketingEmails"] else { return call.fail(.badRequest, "\"marketingEmails\" is required") }
+        guard let enabled = value.boolValue else { return call.fail(.badRequest, "\"marketingEmails\" must be a boolean, not \(value.typeName)") }
+        let id = claims.subject
+        database.run({ c in try UserStore.setMarketingEmails(c, id: id, enabled) }) { [unowned self] result in
             switch result {
             case .success(let user?): call.respond(200, json: user.json.encoded)
             case .success(nil): call.fail(.notFound, "no account belongs to this token's user")

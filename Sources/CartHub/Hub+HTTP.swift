@@ -21,6 +21,7 @@ extension Hub {
         Route("POST", "/api/auth/refresh") { $0.refresh($1) },
         Route("POST", "/api/auth/logout") { $0.logout($1) },
         Route("GET", "/api/me") { $0.getMe($1) },
+        Route("PATCH", "/api/me") { $0.patchMe($1) },
         Route("POST", "/api/orders") { $0.createOrder($1) },
         Route("GET", "/api/orders") { $0.listOrders($1) },
         Route("GET", "/api/orders/{id}") { $0.getOrder($1) },

@@ -29,7 +29,6 @@ public final class PersistenceWorker {
     private var metrics = WorkerMetrics()
     private var lastMaintenance = 0.0
     private var lastTrim = 0.0
-    private var lastReconcile: Double
     private var highestAcked: [Int: String] = [:]
 
     public init(configuration: WorkerConfiguration) throws {
@@ -37,7 +36,6 @@ public final class PersistenceWorker {
         lease = try LeaseScript(directory: configuration.luaDirectory)
         catalogSync = try CatalogSync(configuration: configuration, lease: lease)
         orderJobs = try OrderJobs(configuration: configuration, lease: lease)
-        lastReconcile = Self.monotonic()
     }
 
     /// Works until `shouldStop` says so, then gives its leases back.
@@ -71,12 +69,6 @@ public final class PersistenceWorker {
         if now - lastTrim >= 5 {
             try trim()
             lastTrim = now
-        }
-        if now - lastReconcile >= configuration.reconcileInterval {
-            lastReconcile = now
-            _ = try Reconciler(redis: redis(), postgres: postgres(), configuration: configuration, lease: lease).runIfFree()
-            if let stock = try? StockVerifier(redis: redis(), postgres: postgres(), lease: lease, script: orderJobs.script).run(repair: true),
-               !stock.drifts.isEmpty { Log.warning("reconcile: stock drift in \(stock.drifts.count) book(s), \(stock.repaired.count) repaired") }
         }
         try orderJobs.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
         try catalogSync.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)

@@ -18,15 +18,7 @@ struct StreamEntry {
 
     /// Entries of an XREADGROUP/XAUTOCLAIM reply: `[[id, [field, value, ...]], ...]`.
     static func parse(_ value: RedisValue, shard: Int) -> [StreamEntry] {
-        (value.arrayValue ?? []).compactMap { item in
-            guard let parts = item.arrayValue, parts.count == 2, let id = parts[0].stringValue else { return nil }
-            let flat = parts[1].arrayValue ?? []
-            var fields: [String: String] = [:]
-            for i in stride(from: 0, to: flat.count - 1, by: 2) {
-                if let key = flat[i].stringValue { fields[key] = flat[i + 1].stringValue ?? "" }
-            }
-            return StreamEntry(shard: shard, id: id, fields: fields)
-        }
+        value.streamEntries.map { StreamEntry(shard: shard, id: $0.id, fields: $0.fields) }
     }
 }
 

@@ -19,8 +19,6 @@ public struct WorkerConfiguration: Sendable {
     /// First retry delay; doubles per attempt, with jitter, up to `maxRetryDelay`.
     public var retryDelay = 0.1
     public var maxRetryDelay = 5.0
-    /// Seconds between reconciliation runs (one process at a time runs it).
-    public var reconcileInterval = 600.0
 
     public init() {}
 }

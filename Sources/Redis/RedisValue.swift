@@ -66,3 +66,19 @@ public struct RedisError: Error, Equatable, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 }
+
+extension RedisValue {
+    /// The entries of an XREADGROUP stream or XAUTOCLAIM reply, `[[id, [field, value, ...]], ...]`,
+    /// in order; deleted entries (a nil field list) come with no fields.
+    public var streamEntries: [(id: String, fields: [String: String])] {
+        (arrayValue ?? []).compactMap { item in
+            guard let parts = item.arrayValue, parts.count == 2, let id = parts[0].stringValue else { return nil }
+            let flat = parts[1].arrayValue ?? []
+            var fields: [String: String] = [:]
+            for i in stride(from: 0, to: flat.count - 1, by: 2) {
+                if let key = flat[i].stringValue { fields[key] = flat[i + 1].stringValue ?? "" }
+            }
+            return (id, fields)
+        }
+    }
+}

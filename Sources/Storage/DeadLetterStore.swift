@@ -13,38 +13,45 @@ public struct DeadLetter: Sendable, Equatable {
     public var lastSeen: String
 }
 
-/// The `dead_letters` table: the persistence queue's parking lot.
+/// A parking lot: `dead_letters` (the persistence queue's) or `mail_dead_letters`
+/// (the mail queue's), alike in shape.
+public enum DeadLetterTable: String, Sendable {
+    case persistence = "dead_letters"
+    case mail = "mail_dead_letters"
+}
+
+/// The parking lots of the queues.
 public enum DeadLetterStore {
-    public static func record(_ c: PostgresConnection, stream: String, entryId: String, payload: String, error: String, attempts: Int, firstSeenMs: Int64) throws {
+    public static func record(_ c: PostgresConnection, table: DeadLetterTable = .persistence, stream: String, entryId: String, payload: String, error: String, attempts: Int, firstSeenMs: Int64) throws {
         try c.query("""
-            insert into dead_letters (stream, entry_id, payload, error, attempts, first_seen, last_seen)
+            insert into \(table.rawValue) (stream, entry_id, payload, error, attempts, first_seen, last_seen)
             values ($1, $2, $3::jsonb, $4, $5, to_timestamp($6::bigint / 1000.0), now())
             on conflict (stream, entry_id) do update set
-                error = excluded.error, attempts = dead_letters.attempts + excluded.attempts, last_seen = now()
+                error = excluded.error, attempts = \(table.rawValue).attempts + excluded.attempts, last_seen = now()
             """, [stream, entryId, payload, error, String(attempts), String(firstSeenMs)])
     }
 
-    public static func list(_ c: PostgresConnection, limit: Int) throws -> [DeadLetter] {
+    public static func list(_ c: PostgresConnection, table: DeadLetterTable = .persistence, limit: Int) throws -> [DeadLetter] {
         try c.query("""
             select id, stream, entry_id, payload::text, error, attempts,
                    to_char(first_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                    to_char(last_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
-            from dead_letters order by id limit $1
+            from \(table.rawValue) order by id limit $1
             """, [String(limit)]).rows.map(letter)
     }
 
     /// Removes and returns one entry (for replay or discard).
-    public static func take(_ c: PostgresConnection, id: Int64) throws -> DeadLetter? {
+    public static func take(_ c: PostgresConnection, table: DeadLetterTable = .persistence, id: Int64) throws -> DeadLetter? {
         try c.query("""
-            delete from dead_letters where id = $1
+            delete from \(table.rawValue) where id = $1
             returning id, stream, entry_id, payload::text, error, attempts,
                       to_char(first_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
                       to_char(last_seen at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
             """, [String(id)]).rows.first.map(letter)
     }
 
-    public static func count(_ c: PostgresConnection) throws -> Int {
-        try c.query("select count(*) from dead_letters").rows.first?.first.flatMap { $0 }.flatMap { Int($0) } ?? 0
+    public static func count(_ c: PostgresConnection, table: DeadLetterTable = .persistence) throws -> Int {
+        try c.query("select count(*) from \(table.rawValue)").rows.first?.first.flatMap { $0 }.flatMap { Int($0) } ?? 0
     }
 
     private static func letter(_ row: [String?]) -> DeadLetter {

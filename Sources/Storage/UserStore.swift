@@ -44,6 +44,12 @@ public enum UserStore {
         try c.query("select \(columns) from users where id = $1", [id]).rows.first.map(account)
     }
 
+    /// Turns marketing mail (the abandoned-cart reminders) on or off; nil when no such user.
+    public static func setMarketingEmails(_ c: PostgresConnection, id: String, _ enabled: Bool) throws -> UserAccount? {
+        try c.query("update users set marketing_emails = $2, updated_at = now() where id = $1 returning \(columns)",
+                    [id, enabled ? "true" : "false"]).rows.first.map(account)
+    }
+
     static let columns = """
         id, email, name, role, marketing_emails, \
         to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'), password_hash

@@ -33,6 +33,6 @@ struct Carthub: ParsableCommand {
                                         order's stock, before writing the order (recovery tests)
               CARTHUB_LOG               debug | info | warning | error (default info)
             """,
-        subcommands: [Serve.self, Worker.self, Client.self, Token.self, User.self, Migrate.self, Catalog.self, Reconcile.self, Stock.self, DeadLetters.self, Status.self]
+        subcommands: [Serve.self, Worker.self, Client.self, Token.self, User.self, Migrate.self, Catalog.self, Reconcile.self, Stock.self, DeadLetters.self, Status.self, Schedules.self]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Redis
+import Scheduling
 
 /// Flags win over environment variables, which win over defaults.
 enum Env {
@@ -23,6 +24,13 @@ enum Env {
         guard let raw = value(name) else { return fallback }
         guard let n = Int(raw) else { throw ValidationError("\(name) must be an integer, got \(raw)") }
         return n
+    }
+
+    /// A duration (`7d`, `36h`, `2s`, `1500ms`; a bare number is seconds) in milliseconds.
+    static func duration(_ name: String, default fallback: Int64) throws -> Int64 {
+        guard let raw = value(name) else { return fallback }
+        guard let ms = DurationText.milliseconds(raw) else { throw ValidationError("\(name) must be a duration such as 7d, 36h, 90m or 2s, got \(raw)") }
+        return ms
     }
 
     static func redis(_ flag: String?) throws -> RedisConfiguration {

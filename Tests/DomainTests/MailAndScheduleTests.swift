@@ -1,0 +1,78 @@
+import JSON
+@testable import Mail
+import Scheduling
+import Testing
+
+@Suite("Schedules, durations, Message-IDs and mail formatting")
+struct MailAndScheduleTests {
+    @Test("durations as operators write them")
+    func durations() {
+        #expect(DurationText.milliseconds("7d") == 604_800_000)
+        #expect(DurationText.milliseconds("36h") == 129_600_000)
+        #expect(DurationText.milliseconds("2s") == 2000)
+        #expect(DurationText.milliseconds("1d12h") == 129_600_000)
+        #expect(DurationText.milliseconds("90") == 90_000)
+        #expect(DurationText.milliseconds("200ms") == 200)
+        for bad in ["", "7x", "d", "-1d", "1.5h", "99999999999999999999d"] { #expect(DurationText.milliseconds(bad) == nil, "\(bad)") }
+        #expect(DurationText.describe(5_400_000) == "1h30m")
+    }
+
+    @Test("occurrences: the latest due one, the next one; daily in UTC")
+    func occurrences() throws {
+        let hourly = try #require(ScheduleTiming("every 1h"))
+        let t: Int64 = 1_796_000_000_000 + 1234   // some instant
+        let due = hourly.latest(atOrBefore: t)
+        #expect(due <= t && t - due < 3_600_000 && due % 3_600_000 == 0)
+        #expect(hourly.next(after: t) == due + 3_600_000)
+        // After three days of downtime exactly one occurrence is due: the latest.
+        #expect(hourly.latest(atOrBefore: t + 3 * 86_400_000) == due + 72 * 3_600_000)
+        let daily = try #require(ScheduleTiming("daily 03:00"))
+        let day: Int64 = 86_400_000
+        let midnight = (t / day) * day
+        #expect(daily.latest(atOrBefore: midnight + 3 * 3_600_000) == midnight + 3 * 3_600_000)
+        #expect(daily.latest(atOrBefore: midnight + 3 * 3_600_000 - 1) == midnight - day + 3 * 3_600_000)
+        #expect(daily.description == "daily 03:00 UTC")
+        for bad in ["every 0s", "daily 24:00", "daily 3:00", "weekly 03:00", "every"] { #expect(ScheduleTiming(bad) == nil, "\(bad)") }
+    }
+
+    @Test("Message-IDs are stable, derived from the event, and valid whatever the ids hold")
+    func messageIds() {
+        #expect(MessageID.cartReminder(userId: "u-abc", epoch: 3, version: 17) == "<reminder.u-abc.e3.v17@carthub>")
+        let odd = MessageID.cartReminder(userId: "a.b@c:d", epoch: 1, version: 2)
+        #expect(odd == "<reminder.a=2Eb=40c=3Ad.e1.v2@carthub>")
+        #expect(MessageID.isValid(odd))
+        #expect(MessageID.make(["order", "o-1", "confirmed"]) == "<order.o-1.confirmed@carthub>")
+    }
+
+    @Test("a reminder renders lines with prices, escaped HTML and CRLF-only MIME with every required header")
+    func rendering() throws {
+        let lines = [MailLine(bookId: "b1", title: "Tom & <Jerry>", quantity: 2, unitPriceCents: 1299),
+                     MailLine(bookId: "b2", title: "Émile", quantity: 1, unitPriceCents: 5)]
+        let job = MailJob(kind: CartReminder.kind, messageId: "<reminder.u-1.e1.v2@carthub>", to: "ada@example.com", name: "Ada \"Countess\"",
+                          data: CartReminder.data(lines: lines, totalCents: 2603), eventMs: 1_796_000_000_000)
+        let rendered = try MailTemplates.render(job, context: MailContext(publicURL: "http://127.0.0.1:8080/?a=1&b=2"))
+        #expect(rendered.text.contains("2 × Tom & <Jerry> — 12.99 each, 25.98"))
+        #expect(rendered.text.contains("1 × Émile — 0.05 each, 0.05"))
+        #expect(rendered.text.contains("Total: 26.03"))
+        #expect(rendered.html.contains("Tom &amp; &lt;Jerry&gt;") && !rendered.html.contains("<Jerry>"))
+        #expect(rendered.html.contains("href=\"http://127.0.0.1:8080/?a=1&amp;b=2\""))
+        let message = MailMessage(from: ("Shop", "shop@example.com"), to: (job.name, job.to), messageId: job.messageId, dateMs: job.eventMs, content: rendered)
+        let text = message.text
+        #expect(!text.replacingOccurrences(of: "\r\n", with: "").contains("\n") && !text.replacingOccurrences(of: "\r\n", with: "").contains("\r"))
+        for header in ["Date: ", "From: \"Shop\" <shop@example.com>", "To: \"Ada \\\"Countess\\\"\" <ada@example.com>", "Subject: ",
+                       "Message-ID: <reminder.u-1.e1.v2@carthub>", "MIME-Version: 1.0", "Content-Type: multipart/alternative"] {
+            #expect(text.contains("\r\n" + header) || text.hasPrefix(header), "missing \(header)")
+        }
+        #expect(text.split(separator: "\r\n", omittingEmptySubsequences: false).allSatisfy { $0.utf8.count <= 998 })
+        #expect(MailMessage.headerText("Café") == "=?UTF-8?B?Q2Fmw6k=?=")
+        #expect(throws: MailError.self) { try MailTemplates.render(MailJob(kind: "order.nope", messageId: job.messageId, to: job.to, name: "", data: .object([:]), eventMs: 0), context: MailContext(publicURL: "x")) }
+    }
+
+    @Test("addresses and MAIL_FROM forms")
+    func addresses() {
+        #expect(MailAddress.parse("Carthub Books <shop@example.com>")! == ("Carthub Books", "shop@example.com"))
+        #expect(MailAddress.parse("shop@example.com")! == ("", "shop@example.com"))
+        #expect(MailAddress.parse("not an address") == nil)
+        #expect(!MailAddress.isPlausible("a@b>c"))
+    }
+}
