@@ -23,6 +23,18 @@ if [[ -z ${JWT_SECRET:-} ]]; then
     JWT_SECRET=$(tr -d ' \n\r' <"$secret_file")
 fi
 export JWT_SECRET
+# The browser client's Pay button: demo payments, signed with a demo webhook secret
+# (kept beside the JWT secret) unless PAYMENT_WEBHOOK_SECRET is already set.
+if [[ -z ${PAYMENT_WEBHOOK_SECRET:-} ]]; then
+    webhook_file="$ROOT/scripts/.data/dev/webhook.secret"
+    if [[ ! -s $webhook_file ]]; then
+        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$webhook_file.tmp" &&
+            mv "$webhook_file.tmp" "$webhook_file")
+    fi
+    PAYMENT_WEBHOOK_SECRET=$(tr -d ' \n\r' <"$webhook_file")
+fi
+export PAYMENT_WEBHOOK_SECRET
+export CARTHUB_DEMO_PAYMENTS=${CARTHUB_DEMO_PAYMENTS:-1}
 export CARTHUB_PORT=${CARTHUB_PORT:-8080}
 export CARTHUB_LUA_DIR=${CARTHUB_LUA_DIR:-$ROOT/lua}
 
@@ -45,6 +57,7 @@ cat <<INFO
 ==================== carthub demo ====================
   Browser:     http://127.0.0.1:$CARTHUB_PORT/   (register, then open it in a second profile or private window)
   Socket:      ws://127.0.0.1:$CARTHUB_PORT/ws   (health: http://127.0.0.1:$CARTHUB_PORT/healthz)
+  Payments:    the orders' Pay button is a demo (CARTHUB_DEMO_PAYMENTS=$CARTHUB_DEMO_PAYMENTS; 0 hides it)
   Demo token:  $token   (user demo-user, valid 24 h)
   CLI client:  $BIN client --url ws://127.0.0.1:$CARTHUB_PORT/ws --token $token
   Stop the demo services later with: scripts/services.sh stop dev
