@@ -10,7 +10,8 @@ import Glibc
 /// and reads every assertion from the page's DOM; this side starts the hubs, registers
 /// the users, and stops and restarts hubs A and B when the script asks (a request file
 /// in a control directory). Screenshots of every step stay in
-/// `.build/browser-artifacts/<run>/`. A missing browser, driver or selenium fails the
+/// `.build/browser-artifacts/<run>/`. The hubs run on private Redis and Postgres with a
+/// worker (orders expire after `reservationTTL` seconds) and demo payments on. A missing browser, driver or selenium fails the
 /// test (never a skip), as everywhere in these tests.
 @Suite("Browser client", .serialized)
 struct BrowserTests {

@@ -21,6 +21,12 @@ both again on their ports. Hub C stays up: while A and B are down, user 1's cart
 changes over REST through C, and one session also queues a change of its own.
 Session two's sockets are refused across the restart, so it works over
 REST against a running hub for a while, then reconnects when unblocked.
+Then the orders (CARTHUB_RESERVATION_TTL=--ttl on the hubs, a worker for the expiry,
+CARTHUB_DEMO_PAYMENTS=1): a checkout in one shows the order awaiting payment, with a
+running countdown, in both within 1 s; Pay (demo) in two confirms it in both within 1 s
+and its lines leave both carts; a second order is cancelled (both within 1 s); a third
+takes the last copy of a book, so a checkout in two is refused with INSUFFICIENT_STOCK
+naming it, and is left to expire: EXPIRED in both, within 1 s of each other.
 Screenshots of every step go to the artifacts directory. Exit 0 when every check
 passed; otherwise the first failure is printed and the exit status is 1.
 """

@@ -19,6 +19,14 @@ export const STATUS_TEXT = {
   DELIVERED: 'Delivered',
 };
 const statusText = (status) => STATUS_TEXT[status] || status;
+/** What a status means for the reader, under the order's status. */
+const STATUS_NOTE = {
+  CONFIRMED: 'Paid: the books are yours and left your cart.',
+  CANCELLED: 'Cancelled: nothing was charged and the books were released.',
+  EXPIRED: 'Not paid in time: the reservation ended and the books were released. They are still in your cart if you want to check out again.',
+  SHIPPED: 'On its way.',
+  DELIVERED: 'Delivered.',
+};
 /** After the countdown ran out, the page asks for the order itself if no event came within this. */
 const EXPIRY_GRACE_MS = 3000;
 
@@ -58,7 +66,6 @@ export class OrdersView {
 
   setDemoPayments(on) {
     this.demoPayments = !!on;
-    $('order-pay-note').hidden = !this.demoPayments;
     this.renderDetail();
   }
 
@@ -169,6 +176,8 @@ export class OrdersView {
       // A checkout on this device, or a new one on another device, becomes the order shown.
       if (reason === 'created' || (fresh && reason === 'event')) this.selected = order.id;
       if (previous && previous.status !== order.status) {
+        // A reservation ended: the stock a refused checkout named may be back.
+        if (previous.status === 'PAYMENT_PENDING' && $('checkout-error').dataset.code === 'INSUFFICIENT_STOCK') $('checkout-error').hidden = true;
         this.announce(`Order ${order.id} is now ${statusText(order.status).toLowerCase()}.`);
       } else if (fresh && reason !== 'list') {
         this.announce(`Order ${order.id} placed: ${formatCents(order.totalCents)}, awaiting payment.`);
@@ -276,8 +285,8 @@ export class OrdersView {
       el('span', { class: 'line-total' }, formatCents(line.lineTotalCents)))));
     $('order-total').textContent = formatCents(order.totalCents);
     $('order-total').dataset.cents = String(order.totalCents);
-    $('order-ref').hidden = !order.paymentRef;
-    $('order-ref').textContent = order.paymentRef ? `Payment reference ${order.paymentRef}` : '';
+    $('order-note').textContent = [STATUS_NOTE[order.status], order.paymentRef ? `Payment reference ${order.paymentRef}.` : ''].filter(Boolean).join(' ');
+    $('order-note').hidden = !$('order-note').textContent;
 
     const pending = order.status === 'PAYMENT_PENDING';
     const pay = $('order-pay');
@@ -288,6 +297,7 @@ export class OrdersView {
     pay.disabled = this.acting;
     cancel.disabled = this.acting;
     $('order-actions').hidden = !pending;
+    $('order-pay-note').hidden = pay.hidden;
     // A button that went away (the order was paid, cancelled or expired elsewhere) leaves focus on the order.
     if ((focused === pay || focused === cancel) && focused.hidden) detail.focus({ preventScroll: true });
 
