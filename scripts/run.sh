@@ -14,25 +14,21 @@ export REDIS_URL DATABASE_URL
 
 swift build -c release
 
-if [[ -z ${JWT_SECRET:-} ]]; then
-    secret_file="$ROOT/scripts/.data/dev/jwt.secret"
-    if [[ ! -s $secret_file ]]; then
-        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret_file.tmp" &&
-            mv "$secret_file.tmp" "$secret_file")
+# A random secret kept in scripts/.data/dev/NAME (made once), for the variable the
+# caller did not set.
+dev_secret() {
+    local file="$ROOT/scripts/.data/dev/$1"
+    if [[ ! -s $file ]]; then
+        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$file.tmp" &&
+            mv "$file.tmp" "$file")
     fi
-    JWT_SECRET=$(tr -d ' \n\r' <"$secret_file")
-fi
+    tr -d ' \n\r' <"$file"
+}
+[[ -n ${JWT_SECRET:-} ]] || JWT_SECRET=$(dev_secret jwt.secret)
 export JWT_SECRET
 # The browser client's Pay button: demo payments, signed with a demo webhook secret
-# (kept beside the JWT secret) unless PAYMENT_WEBHOOK_SECRET is already set.
-if [[ -z ${PAYMENT_WEBHOOK_SECRET:-} ]]; then
-    webhook_file="$ROOT/scripts/.data/dev/webhook.secret"
-    if [[ ! -s $webhook_file ]]; then
-        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$webhook_file.tmp" &&
-            mv "$webhook_file.tmp" "$webhook_file")
-    fi
-    PAYMENT_WEBHOOK_SECRET=$(tr -d ' \n\r' <"$webhook_file")
-fi
+# unless PAYMENT_WEBHOOK_SECRET is already set.
+[[ -n ${PAYMENT_WEBHOOK_SECRET:-} ]] || PAYMENT_WEBHOOK_SECRET=$(dev_secret webhook.secret)
 export PAYMENT_WEBHOOK_SECRET
 export CARTHUB_DEMO_PAYMENTS=${CARTHUB_DEMO_PAYMENTS:-1}
 export CARTHUB_PORT=${CARTHUB_PORT:-8080}

@@ -7,7 +7,7 @@
 // changes, whoever caused them, are announced once in a polite live region; refusals
 // use role="alert".
 
-import { $, el } from './dom.js';
+import { $, el, syncList } from './dom.js';
 import { formatCents, formatClock, formatCount, formatDateTime, formatDuration, itemsLabel } from './format.js';
 
 export const STATUS_TEXT = {
@@ -216,22 +216,8 @@ export class OrdersView {
   renderList() {
     const sync = this.sync();
     const orders = sync ? sync.list() : [];
-    const list = $('orders-list');
-    const seen = new Set();
-    orders.forEach((order, index) => {
-      seen.add(order.id);
-      let row = this.rows.get(order.id);
-      if (!row) {
-        row = this.createRow(order);
-        this.rows.set(order.id, row);
-      }
-      this.updateRow(row, order);
-      if (list.children[index] !== row.node) list.insertBefore(row.node, list.children[index] || null);
-    });
-    for (const [id, row] of this.rows) {
-      if (seen.has(id)) continue;
-      row.node.remove();
-      this.rows.delete(id);
+    if (syncList($('orders-list'), this.rows, orders, (order) => order.id, (order) => this.createRow(order), (row, order) => this.updateRow(row, order))) {
+      $('orders').focus();
     }
     $('orders-empty').hidden = orders.length > 0;
     $('orders-more').hidden = !sync?.nextCursor;
