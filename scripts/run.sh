@@ -14,15 +14,23 @@ export REDIS_URL DATABASE_URL
 
 swift build -c release
 
-if [[ -z ${JWT_SECRET:-} ]]; then
-    secret_file="$ROOT/scripts/.data/dev/jwt.secret"
-    if [[ ! -s $secret_file ]]; then
-        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$secret_file.tmp" &&
-            mv "$secret_file.tmp" "$secret_file")
+# A random secret kept in scripts/.data/dev/NAME (made once), for the variable the
+# caller did not set.
+dev_secret() {
+    local file="$ROOT/scripts/.data/dev/$1"
+    if [[ ! -s $file ]]; then
+        (umask 077 && od -An -N32 -tx1 /dev/urandom | tr -d ' \n' >"$file.tmp" &&
+            mv "$file.tmp" "$file")
     fi
-    JWT_SECRET=$(tr -d ' \n\r' <"$secret_file")
-fi
+    tr -d ' \n\r' <"$file"
+}
+[[ -n ${JWT_SECRET:-} ]] || JWT_SECRET=$(dev_secret jwt.secret)
 export JWT_SECRET
+# The browser client's Pay button: demo payments, signed with a demo webhook secret
+# unless PAYMENT_WEBHOOK_SECRET is already set.
+[[ -n ${PAYMENT_WEBHOOK_SECRET:-} ]] || PAYMENT_WEBHOOK_SECRET=$(dev_secret webhook.secret)
+export PAYMENT_WEBHOOK_SECRET
+export CARTHUB_DEMO_PAYMENTS=${CARTHUB_DEMO_PAYMENTS:-1}
 export CARTHUB_PORT=${CARTHUB_PORT:-8080}
 export CARTHUB_LUA_DIR=${CARTHUB_LUA_DIR:-$ROOT/lua}
 
@@ -45,6 +53,7 @@ cat <<INFO
 ==================== carthub demo ====================
   Browser:     http://127.0.0.1:$CARTHUB_PORT/   (register, then open it in a second profile or private window)
   Socket:      ws://127.0.0.1:$CARTHUB_PORT/ws   (health: http://127.0.0.1:$CARTHUB_PORT/healthz)
+  Payments:    the orders' Pay button is a demo (CARTHUB_DEMO_PAYMENTS=$CARTHUB_DEMO_PAYMENTS; 0 hides it)
   Demo token:  $token   (user demo-user, valid 24 h)
   CLI client:  $BIN client --url ws://127.0.0.1:$CARTHUB_PORT/ws --token $token
   Stop the demo services later with: scripts/services.sh stop dev

@@ -29,6 +29,8 @@ extension Hub {
         Route("POST", "/api/payments/webhook") { $0.paymentWebhook($1) },
         Route("GET", "/api/admin/orders") { $0.listAllOrders($1) },
         Route("PATCH", "/api/admin/orders/{id}") { $0.updateOrderStatus($1) },
+        Route("GET", "/api/config") { $0.getConfig($1) },
+        Route("POST", "/api/demo/pay/{id}") { $0.demoPay($1) },
         Route("GET", "/api/openapi.json") { hub, call in call.respond(200, json: hub.openAPIDocument) },
     ])
 

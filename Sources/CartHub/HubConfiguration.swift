@@ -43,6 +43,10 @@ public struct HubConfiguration: Sendable {
     /// HMAC-SHA256 key of payment notifications (`PAYMENT_WEBHOOK_SECRET`, at least 32
     /// bytes); nil: the webhook refuses every call (401 BAD_SIGNATURE).
     public var paymentWebhookSecret: [UInt8]?
+    /// Demo only (`CARTHUB_DEMO_PAYMENTS=1`, needs `paymentWebhookSecret`): `POST
+    /// /api/demo/pay/{id}` lets an order's owner pay it through the webhook's code path
+    /// (the browser client's Pay button). Off: the route answers 404.
+    public var demoPayments = false
     /// Test-only (`CARTHUB_TEST_CRASH_AFTER_RESERVE=1`): the hub exits right after an
     /// order's stock is reserved, before the order is written, to test recovery.
     public var testCrashAfterReserve = false

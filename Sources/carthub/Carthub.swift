@@ -29,6 +29,9 @@ struct Carthub: ParsableCommand {
               CARTHUB_RESERVATION_TTL   seconds an unpaid order holds its stock before it expires (default 900)
               PAYMENT_WEBHOOK_SECRET    HMAC-SHA256 key of POST /api/payments/webhook, at least 32 bytes
                                         (unset: every call is refused, 401)
+              CARTHUB_DEMO_PAYMENTS     demo only: 1 enables POST /api/demo/pay/{id} (the browser client's Pay
+                                        button; signed and sent through the webhook's code; needs
+                                        PAYMENT_WEBHOOK_SECRET). Off (default): the route answers 404
               CARTHUB_TEST_CRASH_AFTER_RESERVE  test-only: 1 makes the hub exit right after reserving an
                                         order's stock, before writing the order (recovery tests)
               CARTHUB_LOG               debug | info | warning | error (default info)

@@ -33,6 +33,15 @@ enum Env {
         return ms
     }
 
+    /// An on/off variable: unset, `0` or `false` is off; `1` or `true` is on; anything else is an error.
+    static func flag(_ name: String) throws -> Bool {
+        switch value(name)?.lowercased() {
+        case nil, "0", "false": return false
+        case "1", "true": return true
+        case let raw?: throw ValidationError("\(name) must be 1 or 0, got \(raw)")
+        }
+    }
+
     static func redis(_ flag: String?) throws -> RedisConfiguration {
         let url = string(flag, "REDIS_URL", default: "redis://127.0.0.1:6379/0")
         guard let configuration = RedisConfiguration(url: url) else {

@@ -57,6 +57,10 @@ struct Serve: ParsableCommand {
             guard secret.utf8.count >= 32 else { throw ValidationError("PAYMENT_WEBHOOK_SECRET must be at least 32 bytes, got \(secret.utf8.count)") }
             c.paymentWebhookSecret = Array(secret.utf8)
         }
+        c.demoPayments = try Env.flag("CARTHUB_DEMO_PAYMENTS")
+        if c.demoPayments && c.paymentWebhookSecret == nil {
+            throw ValidationError("CARTHUB_DEMO_PAYMENTS=1 needs PAYMENT_WEBHOOK_SECRET: demo payments are signed and sent through the webhook's code")
+        }
         c.testCrashAfterReserve = Env.value("CARTHUB_TEST_CRASH_AFTER_RESERVE") == "1"
         guard HubConfiguration.accessTokenTTLs.contains(c.accessTokenTTL) else { throw ValidationError("CARTHUB_ACCESS_TOKEN_TTL must be 60...86400") }
         guard (60...366 * 86_400).contains(c.refreshTokenTTL) else { throw ValidationError("CARTHUB_REFRESH_TOKEN_TTL must be 60...\(366 * 86_400)") }

@@ -10,7 +10,8 @@ import Glibc
 /// and reads every assertion from the page's DOM; this side starts the hubs, registers
 /// the users, and stops and restarts hubs A and B when the script asks (a request file
 /// in a control directory). Screenshots of every step stay in
-/// `.build/browser-artifacts/<run>/`. A missing browser, driver or selenium fails the
+/// `.build/browser-artifacts/<run>/`. The hubs run on private Redis and Postgres with a
+/// worker (orders expire after `reservationTTL` seconds) and demo payments on. A missing browser, driver or selenium fails the
 /// test (never a skip), as everywhere in these tests.
 @Suite("Browser client", .serialized)
 struct BrowserTests {
@@ -76,7 +77,7 @@ struct BrowserTests {
         #expect(!Hub.restRoutes.contains { $0.path == "/" || $0.path.hasPrefix("/assets") }, "the client is not part of the REST API")
     }
 
-    @Test("two browsers, one user: every change shows on the other within 1 s; hubs restart mid-session; another user never sees it", .timeLimit(.minutes(3)))
+    @Test("two browsers, one user: every change shows on the other within 1 s; hubs restart mid-session; checkout, pay, cancel and expiry show on both; another user never sees it", .timeLimit(.minutes(3)))
     func twoDevices() throws {
         let chromium = try Self.tool("CARTHUB_CHROMIUM", default: "/usr/bin/chromium", package: "chromium")
         let driver = try Self.tool("CARTHUB_CHROMEDRIVER", default: "/usr/bin/chromedriver", package: "chromium-driver")
@@ -84,11 +85,18 @@ struct BrowserTests {
         let selenium = try PythonTools.run(python, ["-c", "import selenium"], timeout: 30)
         try #require(selenium.status == 0, "selenium is not installed in \(PythonTools.directory): run scripts/python-tools.sh (scripts/test.sh does)\n\(selenium.output)")
 
+        // Private Redis and Postgres: the orders need a worker (for the expiry), and a worker
+        // on the shared test services would also work for every other test running there.
+        let stack = try PersistenceTests.Stack()
         // Book 2 has a stock of 1, so + on it is refused.
-        let catalog = try TestCatalog("web", stocks: [50, 50, 1, 50])
-        var hubA = try HubProcess()
-        var hubB = try HubProcess()
-        let hubC = try HubProcess()
+        let catalog = try TestCatalog("web", stocks: [50, 50, 1, 50], database: stack.postgres.connect())
+        let environment = stack.environment.merging([
+            "PAYMENT_WEBHOOK_SECRET": Self.webhookSecret, "CARTHUB_DEMO_PAYMENTS": "1", "CARTHUB_RESERVATION_TTL": String(Self.reservationTTL),
+        ]) { $1 }
+        var hubA = try HubProcess(environment: environment)
+        var hubB = try HubProcess(environment: environment)
+        let hubC = try HubProcess(environment: environment)
+        let worker = try WorkerProcess(environment: environment)
         let accounts = AccountClient(hubC)
         let email1 = AccountClient.uniqueEmail("web1").lowercased()
         let email2 = AccountClient.uniqueEmail("web2").lowercased()
@@ -118,6 +126,7 @@ struct BrowserTests {
             "--email1", email1, "--email2", email2, "--password", AccountClient.password,
             "--books", catalog.books.map(\.id).joined(separator: ","), "--query", catalog.prefix,
             "--control", control.path, "--artifacts", artifacts.path, "--chromium", chromium, "--chromedriver", driver,
+            "--ttl", String(Self.reservationTTL),
         ]
         process.standardOutput = handle
         process.standardError = handle
@@ -144,8 +153,8 @@ struct BrowserTests {
                     if hubA.waitForExit(timeout: 15) == nil || hubB.waitForExit(timeout: 5) == nil { answer = "a hub did not exit" }
                 case "start":
                     let (portA, portB) = (hubA.port, hubB.port)
-                    hubA = try Self.restart(port: portA)
-                    hubB = try Self.restart(port: portB)
+                    hubA = try Self.restart(port: portA, environment: environment)
+                    hubB = try Self.restart(port: portB, environment: environment)
                 default:
                     answer = "unknown command \(command)"
                 }
@@ -167,7 +176,7 @@ struct BrowserTests {
         #expect(problems.isEmpty, "restarting hubs: \(problems)")
         #expect(served == 2, "the script asked for \(served) of the 2 hub restarts (stop, start)")
         #expect(process.terminationStatus == 0 && log.contains("PASS"),
-                "e2e.py exit \(process.terminationStatus); screenshots in \(artifacts.path)\n\(log.suffix(8000))\nhub A log:\n\(hubA.log.suffix(2000))\nhub B log:\n\(hubB.log.suffix(2000))")
+                "e2e.py exit \(process.terminationStatus); screenshots in \(artifacts.path)\n\(log.suffix(8000))\nhub A log:\n\(hubA.log.suffix(2000))\nhub B log:\n\(hubB.log.suffix(2000))\nworker log:\n\(worker.log.suffix(2000))")
     }
 
     /// Drops all but the newest `count` runs' screenshots (their names start with a timestamp).
@@ -177,7 +186,11 @@ struct BrowserTests {
     }
 
     /// A hub on `port` again, right after the last one there stopped.
-    static func restart(port: Int) throws -> HubProcess {
-        try HubProcess(environment: ["CARTHUB_PORT": String(port)], startTimeout: 15)
+    static func restart(port: Int, environment: [String: String]) throws -> HubProcess {
+        try HubProcess(environment: environment.merging(["CARTHUB_PORT": String(port)]) { $1 }, startTimeout: 15)
     }
+
+    static let webhookSecret = "browser-tests-webhook-secret-0123456789abcdef"
+    /// Short, so an order left unpaid expires while the test watches.
+    static let reservationTTL = 6
 }

@@ -316,6 +316,66 @@ struct OrderTests {
         _ = try eventually(within: 10, "the stock back") { try world.available(book) == 10 ? true : nil }
         #expect(try world.reservations() == 0)
     }
+
+    @Test("demo payments (CARTHUB_DEMO_PAYMENTS=1): GET /api/config says so; the owner pays through the webhook's path (CSRF as for cookie changes); off, 404; without a webhook secret the hub refuses to start")
+    func demoPayments() throws {
+        var world = try OrderWorld(stocks: [10], extra: ["CARTHUB_DEMO_PAYMENTS": "1"])
+        world.hubs.append(try HubProcess(environment: world.environment.merging(["CARTHUB_DEMO_PAYMENTS": "0"]) { $1 }))
+        let (on, off) = (REST(world.hubs[0]), REST(world.hubs[1]))
+        #expect(try on.call("GET", "/api/config").json["demoPayments"] == .bool(true))
+        #expect(try off.call("GET", "/api/config").json["demoPayments"] == .bool(false))
+
+        let book = world.catalog[0]
+        let device = try world.shopper("demo", book, 2)
+        let watcher = try CartSocket(world.hubs[1], user: device.user)
+        let id = try #require(try world.checkout(device).orderId)
+        _ = try watcher.orderUpdate("PAYMENT_PENDING", id: id)
+        let token = Tokens.make(user: device.user)
+        let cookie = ("Cookie", "accessToken=\(token)")
+
+        let disabled = try off.call("POST", "/api/demo/pay/\(id)", token: token)
+        #expect(disabled.status == 404 && disabled.errorCode == "NOT_FOUND", "\(disabled)")
+        #expect(try on.call("POST", "/api/demo/pay/\(id)").status == 401)
+        let stranger = try on.call("POST", "/api/demo/pay/\(id)", token: Tokens.make(user: TestEnvironment.uniquePrefix("demo-other")))
+        #expect(stranger.status == 404 && stranger.errorCode == "ORDER_NOT_FOUND", "\(stranger)")
+        let noOrigin = try on.call("POST", "/api/demo/pay/\(id)", headers: [cookie])
+        #expect(noOrigin.status == 403 && noOrigin.errorCode == "FORBIDDEN", "\(noOrigin)")
+        #expect(try world.order(id)?.status == .paymentPending)
+
+        let paid = try on.call("POST", "/api/demo/pay/\(id)", headers: [cookie, ("Origin", world.hubs[0].origin)])
+        #expect(paid.status == 200 && paid.json.order?["status"]?.stringValue == "CONFIRMED", "\(paid)")
+        #expect(paid.json.order?["paymentRef"]?.stringValue == "demo-\(id)")
+        let confirmed = try watcher.orderUpdate("CONFIRMED", id: id)
+        #expect(confirmed["order"]?["paymentRef"]?.stringValue == "demo-\(id)")
+        // The webhook's effects: the ordered lines leave the cart, the stock is sold.
+        _ = try watcher.next(timeout: 10) { $0["type"]?.stringValue == "cart.updated" && $0["cart"]?["items"]?.arrayValue?.isEmpty == true }
+        _ = try eventually(within: 10, "the books' stock lowered") { try world.postgresStock(book) == 8 ? true : nil }
+        let again = try on.call("POST", "/api/demo/pay/\(id)", token: token)
+        #expect(again.status == 200 && again.json.order?["status"]?.stringValue == "CONFIRMED", "\(again)")
+
+        #expect(try device.call("cart.add", ["bookId": .string(book.id), "quantity": 1]).isOK)
+        let cancelled = try #require(try world.checkout(device).orderId)
+        #expect(try device.call("order.cancel", ["orderId": .string(cancelled)]).isOK)
+        let late = try on.call("POST", "/api/demo/pay/\(cancelled)", token: token)
+        #expect(late.status == 409 && late.errorCode == "LATE_PAYMENT", "\(late)")
+        #expect(try on.call("POST", "/api/demo/pay/bad%20id", token: token).status == 400)
+
+        // The flag without a key to sign with stops `carthub serve` at start.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: TestEnvironment.binary)
+        process.arguments = ["serve"]
+        var environment = try HubProcess.environment(world.stack.environment)
+        environment["CARTHUB_DEMO_PAYMENTS"] = "1"
+        environment["PAYMENT_WEBHOOK_SECRET"] = nil
+        process.environment = environment
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus != 0 && text.contains("CARTHUB_DEMO_PAYMENTS=1 needs PAYMENT_WEBHOOK_SECRET"), "\(text)")
+    }
 }
 
 extension JSONValue {

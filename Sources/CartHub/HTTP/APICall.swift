@@ -66,17 +66,22 @@ final class APICall {
 
     /// The body as a JSON object; answers 415 or 400 and returns nil otherwise.
     func jsonObject() -> [String: JSONValue]? {
-        guard let type = header("content-type"), Self.isJSON(type) else {
+        jsonObject(request.body, contentType: header("content-type"))
+    }
+
+    /// `body` (sent with `contentType`) as a JSON object; answers 415 or 400 and returns nil otherwise.
+    func jsonObject(_ body: [UInt8], contentType: String?) -> [String: JSONValue]? {
+        guard let type = contentType, Self.isJSON(type) else {
             fail(.unsupportedMediaType, "send the body as Content-Type: application/json")
             return nil
         }
-        guard !request.body.isEmpty else {
+        guard !body.isEmpty else {
             fail(.badRequest, "a JSON object body is required")
             return nil
         }
         let value: JSONValue
         do {
-            value = try JSONValue.parse(request.body)
+            value = try JSONValue.parse(body)
         } catch {
             fail(.badRequest, "invalid JSON: \(error.message)")
             return nil

@@ -21,6 +21,12 @@ both again on their ports. Hub C stays up: while A and B are down, user 1's cart
 changes over REST through C, and one session also queues a change of its own.
 Session two's sockets are refused across the restart, so it works over
 REST against a running hub for a while, then reconnects when unblocked.
+Then the orders (CARTHUB_RESERVATION_TTL=--ttl on the hubs, a worker for the expiry,
+CARTHUB_DEMO_PAYMENTS=1): a checkout in one shows the order awaiting payment, with a
+running countdown, in both within 1 s; Pay (demo) in two confirms it in both within 1 s
+and its lines leave both carts; a second order is cancelled (both within 1 s); a third
+takes the last copy of a book, so a checkout in two is refused with INSUFFICIENT_STOCK
+naming it, and is left to expire: EXPIRED in both, within 1 s of each other.
 Screenshots of every step go to the artifacts directory. Exit 0 when every check
 passed; otherwise the first failure is printed and the exit status is 1.
 """
@@ -37,6 +43,7 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
+from selenium.common.exceptions import ElementClickInterceptedException
 
 DEADLINE = 1.0  # seconds for a change to reach the other device
 START = time.monotonic()
@@ -74,6 +81,22 @@ return {
   note: visible(q('#transport-note')) ? q('#transport-note').dataset.mode : null,
   noteText: visible(q('#transport-note')) ? q('#transport-note').textContent : null,
   books: [...document.querySelectorAll('#books > li')].map((li) => li.dataset.bookId),
+  checkoutEnabled: !q('#checkout').disabled,
+  checkoutError: visible(q('#checkout-error')) ? q('#checkout-error').textContent : null,
+  checkoutCode: visible(q('#checkout-error')) ? q('#checkout-error').dataset.code : null,
+  orderId: visible(q('#order-detail')) ? q('#order-detail').dataset.orderId : null,
+  orderStatus: visible(q('#order-detail')) ? q('#order-detail').dataset.status : null,
+  orderStatusText: q('#order-status').textContent,
+  countdown: visible(q('#order-countdown')) ? Number(q('#order-countdown').dataset.seconds) : null,
+  countdownText: q('#order-countdown').textContent,
+  orderLines: Object.fromEntries([...document.querySelectorAll('#order-lines > li')].map((li) => [li.dataset.bookId, Number(li.dataset.quantity)])),
+  orderTotalCents: q('#order-total').dataset.cents ? Number(q('#order-total').dataset.cents) : null,
+  orderTotal: q('#order-total').textContent,
+  payVisible: visible(q('#order-pay')),
+  cancelVisible: visible(q('#order-cancel')),
+  orderError: visible(q('#order-error')) ? q('#order-error').textContent : null,
+  orderLive: q('#order-live').textContent,
+  orders: [...document.querySelectorAll('#orders-list > li')].map((li) => ({ id: li.dataset.orderId, status: li.dataset.status })),
   live: q('#cart-live').textContent,
   account: q('#account-name').textContent,
   scrollWidth: document.documentElement.scrollWidth,
@@ -134,6 +157,14 @@ class Browser:
 
     def click(self, selector):
         self.driver.find_element(By.CSS_SELECTOR, selector).click()
+
+    def press(self, selector):
+        """Clicks like a user; if the sticky header covers the button after scrolling, clicks it by script."""
+        element = self.driver.find_element(By.CSS_SELECTOR, selector)
+        try:
+            element.click()
+        except ElementClickInterceptedException:
+            self.driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].click();", element)
 
     def line_button(self, book, which):
         self.driver.find_element(By.CSS_SELECTOR, f'#cart-lines li[data-book-id="{book}"] .{which}').click()
@@ -250,10 +281,111 @@ def propagate(step, actor, action, watchers, predicate, what):
     return times
 
 
+def order_shown(order_id, status, lines=None):
+    """The order view shows `order_id` with `status` (and `lines`), and the list has it with that status."""
+    def predicate(s):
+        return (s["orderId"] == order_id and s["orderStatus"] == status
+                and {"id": order_id, "status": status} in s["orders"]
+                and (lines is None or s["orderLines"] == lines))
+    return predicate
+
+
+def new_pending_order(known, lines):
+    """A new order (not in `known`) is shown awaiting payment, with a running countdown, Pay and Cancel."""
+    def predicate(s):
+        return (s["orderId"] not in known and s["orderId"] is not None and s["orderStatus"] == "PAYMENT_PENDING"
+                and s["orderLines"] == lines and (s["countdown"] or 0) > 0 and s["payVisible"] and s["cancelVisible"]
+                and {"id": s["orderId"], "status": "PAYMENT_PENDING"} in s["orders"])
+    return predicate
+
+
+def orders_part(args, one, two, books, timings):
+    """Checkout in one shows in two; pay (demo) in two confirms in both and the ordered lines
+    leave both carts; a second order cancelled; a third, which reserves the last copy of b2,
+    makes a checkout in two fail with INSUFFICIENT_STOCK naming the book, and then expires
+    (CARTHUB_RESERVATION_TTL on the hubs, a worker running) in both."""
+    b0, b1, b2, b3 = books[:4]
+    ttl = int(args.ttl)
+    state = one.state()
+    expect(state["orders"] == [] and state["orderId"] is None, f"one: orders before the first checkout: {state['orders']}")
+    expect(state["checkoutEnabled"], "one: Check out is disabled with books in the cart")
+
+    # Checkout in one: both show the order, awaiting payment, with its countdown.
+    lines1 = {b0: 1, b1: 1}
+    timings["checkout"] = propagate("16", one, lambda: one.press("#checkout"), [one, two], new_pending_order([], lines1),
+                                    "the new order awaiting payment, with its countdown")
+    s1, s2 = one.state(), two.state()
+    order1 = s1["orderId"]
+    expect(s2["orderId"] == order1, f"two shows order {s2['orderId']}, not {order1}")
+    expect(s1["orderTotalCents"] == 199 + 299 and "4.98" in s1["orderTotal"], f"one: order total {s1['orderTotalCents']} / {s1['orderTotal']!r}")
+    expect(0 < s2["countdown"] <= ttl, f"two: countdown {s2['countdown']} s for a {ttl} s reservation")
+    expect("awaiting payment" in s2["orderLive"].lower() or order1 in s2["orderLive"], f"two: the new order was not announced: {s2['orderLive']!r}")
+    for browser in [one, two]:
+        browser.shot("16-checkout")
+    time.sleep(1.1)
+    later = two.state()["countdown"]
+    expect(later is not None and later < s2["countdown"], f"two: the countdown did not run ({s2['countdown']} → {later})")
+    log(f"16: order {order1} shows in both; countdown {s2['countdown']} → {later} s")
+
+    # Something added after the checkout stays in the cart when the order is paid.
+    propagate("17", one, lambda: one.add_from_catalog(b3), [one, two], quantities_are({b0: 1, b1: 1, b3: 1}), f"{b3} added after the checkout")
+
+    # Pay (demo) in two: CONFIRMED in both, and the ordered lines leave both carts.
+    paid = lambda s: order_shown(order1, "CONFIRMED", lines1)(s) and quantities_are({b3: 1})(s) and not s["payVisible"] and not s["cancelVisible"]
+    timings["pay"] = propagate("18", two, lambda: two.press("#order-pay"), [two, one], paid, f"order {order1} CONFIRMED and its lines out of the cart")
+    expect("confirmed" in one.state()["orderLive"].lower(), f"one: the payment was not announced: {one.state()['orderLive']!r}")
+    for browser in [one, two]:
+        browser.shot("18-paid")
+
+    # A second checkout, in two, cancelled in one: CANCELLED in both; the cart keeps its lines.
+    lines2 = {b3: 1}
+    timings["checkout-2"] = propagate("19", two, lambda: two.press("#checkout"), [two, one], new_pending_order([order1], lines2),
+                                      "the second order awaiting payment")
+    order2 = two.state()["orderId"]
+    expect(one.state()["orderId"] == order2, f"one shows {one.state()['orderId']}, not the new order {order2}")
+    one.shot("19-second-order")
+    cancelled = lambda s: order_shown(order2, "CANCELLED", lines2)(s) and quantities_are({b3: 1})(s) and not s["cancelVisible"]
+    timings["cancel"] = propagate("20", one, lambda: one.press("#order-cancel"), [one, two], cancelled, f"order {order2} CANCELLED")
+    for browser in [one, two]:
+        browser.shot("20-cancelled")
+
+    # A third order takes the only copy of b2; a checkout of the same cart in two is then
+    # refused with INSUFFICIENT_STOCK, naming the book by its title.
+    propagate("21", one, lambda: one.add_from_catalog(b2), [one, two], quantities_are({b2: 1, b3: 1}), f"{b2} (stock 1) added")
+    lines3 = {b2: 1, b3: 1}
+    started = time.monotonic()
+    timings["checkout-3"] = propagate("21", one, lambda: one.press("#checkout"), [one, two], new_pending_order([order1, order2], lines3),
+                                      "the third order awaiting payment")
+    order3 = one.state()["orderId"]
+    title2 = next(l["title"] for l in two.state()["lines"] if l["id"] == b2)
+    two.press("#checkout")
+    state, _ = wait_for(two, "the INSUFFICIENT_STOCK message", lambda s: s["checkoutCode"] == "INSUFFICIENT_STOCK", 5)
+    expect(title2 in state["checkoutError"] and "sold out" in state["checkoutError"],
+           f"two: the stock message does not name “{title2}” as sold out: {state['checkoutError']!r}")
+    expect(state["orderId"] == order3 and len(state["orders"]) == 3, f"two: the refused checkout made an order: {state['orders']}")
+    two.shot("21-insufficient-stock")
+    log(f"21: a checkout of the last copy again: {state['checkoutError']!r}")
+
+    # Left unpaid, it expires (worker): EXPIRED in both, within 1 s of each other.
+    expired = order_shown(order3, "EXPIRED", lines3)
+    _, first = wait_for(one, f"order {order3} EXPIRED", lambda s: expired(s) and not s["payVisible"] and s["countdown"] is None, ttl + 12)
+    _, second = wait_for(two, f"order {order3} EXPIRED (after one)", expired, DEADLINE)
+    log(f"22: order {order3} EXPIRED in one {time.monotonic() - started:.1f} s after its checkout (TTL {ttl} s), in two {second * 1000:.0f} ms later")
+    timings["expired"] = [second]
+    for browser in [one, two]:
+        state = browser.state()
+        expect([o["id"] for o in state["orders"]] == [order3, order2, order1], f"{browser.name}: the list is not newest first: {state['orders']}")
+        expect([o["status"] for o in state["orders"]] == ["EXPIRED", "CANCELLED", "CONFIRMED"], f"{browser.name}: statuses {state['orders']}")
+        browser.shot("22-expired")
+    s = two.state()
+    expect(s["scrollWidth"] <= s["clientWidth"], f"two: the orders make the page wider ({s['scrollWidth']} px) than the 375 px screen")
+
+
 def main(browsers):
     parser = argparse.ArgumentParser()
     for name in ["hub-a", "hub-b", "hub-c", "email1", "email2", "password", "books", "query", "control", "artifacts"]:
         parser.add_argument(f"--{name}", required=True)
+    parser.add_argument("--ttl", default="6", help="CARTHUB_RESERVATION_TTL of the hubs (seconds)")
     parser.add_argument("--chromium", default=os.environ.get("CARTHUB_CHROMIUM", "/usr/bin/chromium"))
     parser.add_argument("--chromedriver", default=os.environ.get("CARTHUB_CHROMEDRIVER", "/usr/bin/chromedriver"))
     args = parser.parse_args()
@@ -378,7 +510,10 @@ def main(browsers):
         for browser in [one, two]:
             browser.shot("15-final")
 
-        # 9. Logging out of two ends that session only; one stays live.
+        # 9. Orders: checkout, pay, cancel and expiry, each seen on both of user 1's devices.
+        orders_part(args, one, two, books, timings)
+
+        # 10. Logging out of two ends that session only; one stays live.
         two.click("#logout")
         wait_for(two, "the login view after logout", lambda s: s["login"] and not s["shop"], 5)
         time.sleep(0.5)

@@ -1,13 +1,14 @@
 // REST calls to the hub that served this page (same origin: the HttpOnly cookies go
 // along by themselves; the page never sees a token). Errors come back as ApiError
-// with the hub's code and message (web-client-protocol.md §4), or code NETWORK when
-// the hub could not be reached.
+// with the hub's code, message and details (web-client-protocol.md §4), or code
+// NETWORK when the hub could not be reached.
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = null) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -37,7 +38,7 @@ async function call(method, path, { body, idempotencyKey } = {}) {
   if (!response.ok) {
     const code = data?.error?.code || `HTTP_${response.status}`;
     const message = data?.error?.message || `the shop answered ${response.status}`;
-    throw new ApiError(response.status, code, message);
+    throw new ApiError(response.status, code, message, data?.error?.details ?? null);
   }
   return data;
 }
@@ -48,6 +49,9 @@ export const register = (email, password, name) => call('POST', '/api/auth/regis
 export const login = (email, password) => call('POST', '/api/auth/login', { body: { email, password } });
 export const logout = () => call('POST', '/api/auth/logout');
 export const me = () => call('GET', '/api/me');
+
+/** The hub's settings for this page: {demoPayments} (§9). Public. */
+export const config = () => call('GET', '/api/config');
 
 let refreshing = null;
 
@@ -95,8 +99,8 @@ export function books({ query = '', cursor = null, limit = 10 } = {}) {
 // ---- the cart over REST (§10.1): what the page uses while its socket is down ----
 
 /** Sends one socket-shaped command over REST; resolves to the CART. */
-export async function cartCommand(command) {
-  const send = () => {
+export function cartCommand(command) {
+  return withSession(() => {
     const key = command.requestId;
     switch (command.type) {
       case 'cart.get': return call('GET', '/api/cart');
@@ -106,12 +110,40 @@ export async function cartCommand(command) {
       case 'cart.clear': return call('DELETE', '/api/cart', { idempotencyKey: key });
       default: return Promise.reject(new ApiError(0, 'BAD_REQUEST', `unknown command ${command.type}`));
     }
-  };
+  });
+}
+
+// ---- orders (§12): what the page uses while its socket is down ----
+
+/** Sends one socket-shaped order command over REST; resolves to what its reply's `data` would be. */
+export function orderCommand(command) {
+  const order = (id) => `/api/orders/${encodeURIComponent(id)}`;
+  return withSession(() => {
+    switch (command.type) {
+      // The same idempotencyKey as on the socket: a checkout sent both ways is one order.
+      case 'order.create': return call('POST', '/api/orders', { idempotencyKey: command.idempotencyKey });
+      case 'order.cancel': return call('POST', `${order(command.orderId)}/cancel`);
+      case 'order.get': return call('GET', order(command.orderId));
+      case 'order.list': {
+        const params = new URLSearchParams({ limit: String(command.limit ?? 20) });
+        if (command.cursor) params.set('cursor', command.cursor);
+        return call('GET', `/api/orders?${params}`);
+      }
+      default: return Promise.reject(new ApiError(0, 'BAD_REQUEST', `unknown command ${command.type}`));
+    }
+  });
+}
+
+/** Demo only (CARTHUB_DEMO_PAYMENTS): the hub pays the order through its payment webhook; resolves to {order}. */
+export const demoPay = (orderId) => withSession(() => call('POST', `/api/demo/pay/${encodeURIComponent(orderId)}`));
+
+/** Runs `send`; after a 401 refreshes the session once and sends again (the same Idempotency-Key: applied at most once). */
+async function withSession(send) {
   try {
     return await send();
   } catch (error) {
     if (error.status !== 401) throw error;
     if (!(await refreshSession())) throw error;
-    return send(); // the same Idempotency-Key: applied at most once
+    return send();
   }
 }

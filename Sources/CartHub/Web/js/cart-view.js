@@ -2,7 +2,7 @@
 // focus stays on the button being pressed; totals from integer cents; a polite live
 // region announces every change, whichever device made it.
 
-import { $, el } from './dom.js';
+import { $, el, syncList } from './dom.js';
 import { formatCents, formatCount, itemsLabel } from './format.js';
 
 export class CartView {
@@ -20,24 +20,7 @@ export class CartView {
 
   render(cart, reason) {
     const items = cart ? cart.items : [];
-    const seen = new Set();
-    let focusLost = false;
-    items.forEach((line, index) => {
-      seen.add(line.bookId);
-      let entry = this.lines.get(line.bookId);
-      if (!entry) {
-        entry = this.createLine(line);
-        this.lines.set(line.bookId, entry);
-      }
-      this.updateLine(entry, line);
-      if (this.list.children[index] !== entry.node) this.list.insertBefore(entry.node, this.list.children[index] || null);
-    });
-    for (const [bookId, entry] of this.lines) {
-      if (seen.has(bookId)) continue;
-      if (entry.node.contains(document.activeElement)) focusLost = true;
-      entry.node.remove();
-      this.lines.delete(bookId);
-    }
+    const focusLost = syncList(this.list, this.lines, items, (line) => line.bookId, (line) => this.createLine(line), (entry, line) => this.updateLine(entry, line));
     if (focusLost) $('cart').focus();
 
     const count = cart ? cart.itemCount : 0;

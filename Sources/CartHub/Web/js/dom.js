@@ -30,3 +30,32 @@ export function newRequestId() {
   const bytes = crypto.getRandomValues(new Uint8Array(16));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
+
+/**
+ * Keeps `list`'s children in step with `items` by key, reusing each item's node (so
+ * keyboard focus stays on a button being pressed): `rows` maps key → {node, …} made by
+ * create(item) and refreshed by update(row, item). Returns true when a removed node
+ * held the focus.
+ */
+export function syncList(list, rows, items, key, create, update) {
+  const seen = new Set();
+  items.forEach((item, index) => {
+    const id = key(item);
+    seen.add(id);
+    let row = rows.get(id);
+    if (!row) {
+      row = create(item);
+      rows.set(id, row);
+    }
+    update(row, item);
+    if (list.children[index] !== row.node) list.insertBefore(row.node, list.children[index] || null);
+  });
+  let focusLost = false;
+  for (const [id, row] of rows) {
+    if (seen.has(id)) continue;
+    if (row.node.contains(document.activeElement)) focusLost = true;
+    row.node.remove();
+    rows.delete(id);
+  }
+  return focusLost;
+}

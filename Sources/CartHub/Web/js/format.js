@@ -22,3 +22,27 @@ export function formatCount(n) {
 export function itemsLabel(n) {
   return `${formatCount(n)} ${n === 1 ? 'item' : 'items'}`;
 }
+
+const dateTime = new Intl.DateTimeFormat(locales, { dateStyle: 'medium', timeStyle: 'short' });
+const clock = new Intl.DateTimeFormat(locales, { timeStyle: 'short' });
+
+/** "Nov 27, 2026, 10:15 AM" from an RFC 3339 string. */
+export function formatDateTime(text) {
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? '' : dateTime.format(date);
+}
+
+/** "10:15 AM" from an RFC 3339 string. */
+export function formatClock(text) {
+  const date = new Date(text);
+  return Number.isNaN(date.getTime()) ? '' : clock.format(date);
+}
+
+/** "14:59" or "1:02:03" from whole seconds (never negative). */
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const two = (n) => String(n).padStart(2, '0');
+  const hours = Math.floor(s / 3600);
+  const minutes = Math.floor((s % 3600) / 60);
+  return hours ? `${hours}:${two(minutes)}:${two(s % 60)}` : `${minutes}:${two(s % 60)}`;
+}

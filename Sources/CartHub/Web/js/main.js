@@ -1,9 +1,8 @@
 // The shop page: signed out it shows AuthView; signed in it opens the tab's one
-// Connection and shows the catalog and the cart (CartModel + CartSync + CartView).
-//
-// Later views (orders: checkout with its countdown, pay/cancel, the orders list) plug
-// in like the cart does: a model fed by `connection.on('<type>', …)` handlers and a
-// panel under <div id="shop-view">, created in enterShop() and dropped in leaveShop().
+// Connection and shows the catalog, the cart (CartModel + CartSync + CartView) and the
+// orders (OrderSync + OrdersView: checkout, the order with its countdown, pay (demo)
+// and cancel, the orders list). Each model is fed by `connection.on('<type>', …)`
+// handlers and is created in enterShop() and dropped in leaveShop().
 
 import * as api from './api.js';
 import { AuthView } from './auth-view.js';
@@ -14,6 +13,8 @@ import { CatalogView } from './catalog-view.js';
 import { Connection } from './connection.js';
 import { $, el } from './dom.js';
 import { formatCents } from './format.js';
+import { OrderSync } from './order-sync.js';
+import { OrdersView } from './orders-view.js';
 
 const STATE_TEXT = {
   idle: 'Not connected',
@@ -24,12 +25,17 @@ const STATE_TEXT = {
   ended: 'Signed out',
 };
 
-let shop = null; // {connection, model, sync} while signed in
+let shop = null; // {connection, model, sync, orders} while signed in
 
 const auth = new AuthView({ onLoggedIn: (user) => enterShop(user) });
 const cartView = new CartView({ command: (...args) => shop?.sync.command(...args), view: () => shop?.model.view() ?? null });
 const catalogView = new CatalogView({
   onAdd: (book) => shop?.sync.command('cart.add', { bookId: book.id, quantity: 1 }, { title: book.title, priceCents: book.priceCents }),
+});
+const ordersView = new OrdersView({
+  sync: () => shop?.orders ?? null,
+  cart: () => shop?.model.view() ?? null,
+  bookTitle: (bookId) => catalogView.known.get(bookId)?.title,
 });
 
 $('logout').addEventListener('click', async () => {
@@ -65,6 +71,8 @@ async function boot() {
   $('boot').hidden = true;
   if (user) enterShop(user);
   else auth.show();
+  // Whether the hub takes demo payments (the Pay button); without an answer, no Pay button.
+  api.config().then((config) => ordersView.setDemoPayments(config?.demoPayments === true), () => ordersView.setDemoPayments(false));
 }
 
 function enterShop(user) {
@@ -79,9 +87,15 @@ function enterShop(user) {
   const connection = new Connection({ onState: showState, onEnded: (message) => leaveShop(message) });
   const model = new CartModel();
   const sync = new CartSync({ connection, model, onError: showError, onCatalogChange: showCatalogChange, onTransport: showTransport });
-  model.onChange((cart, reason) => cartView.render(cart, reason));
-  shop = { connection, model, sync };
+  const orders = new OrderSync({ connection });
+  model.onChange((cart, reason) => {
+    cartView.render(cart, reason);
+    ordersView.renderCart(cart);
+  });
+  orders.onChange((change) => ordersView.changed(change));
+  shop = { connection, model, sync, orders };
   cartView.render(null);
+  ordersView.reset();
   connection.start();
   catalogView.search('');
   $('main').focus();
@@ -89,12 +103,15 @@ function enterShop(user) {
 
 function leaveShop(message) {
   if (shop) {
-    const { connection, model, sync } = shop;
+    const { connection, model, sync, orders } = shop;
     shop = null;
     connection.stop();
     sync.stop();
+    orders.stop();
     model.reset();
     cartView.render(null);
+    ordersView.reset();
+    ordersView.renderCart(null);
     $('notices').replaceChildren();
     $('cart-error').hidden = true;
   }
@@ -125,7 +142,7 @@ function showTransport() {
   if (mode === 'ws') return;
   note.replaceChildren(mode === 'queued'
     ? 'The shop cannot be reached. Your changes are kept and sent as soon as it answers again.'
-    : 'Live updates are paused: your changes are sent directly over HTTP, and the cart is refreshed every few seconds. ',
+    : 'Live updates are paused: your changes are sent directly over HTTP, and the cart and orders are refreshed every few seconds. ',
   shop.connection.isLive ? '' : el('button', { type: 'button', class: 'button-quiet', onclick: () => shop?.connection.connectNow() }, 'Reconnect now'));
 }
 
