@@ -61,6 +61,13 @@ struct OrderMailTests {
             }
         }
 
+        /// Jobs ever added to `mail:jobs` (XINFO STREAM entries-added).
+        func jobsQueued() throws -> Int64? {
+            let info = try world.redis().command(["XINFO", "STREAM", MailKeys.stream]).arrayValue ?? []
+            let index = info.firstIndex { $0.stringValue == "entries-added" }
+            return index.flatMap { info.index(after: $0) < info.count ? info[info.index(after: $0)].intValue : nil }
+        }
+
         func setClock(_ content: String) throws { try content.write(toFile: clockFile, atomically: true, encoding: .utf8) }
 
         func finishedRuns(_ schedule: String) throws -> Int {
@@ -160,6 +167,8 @@ struct OrderMailTests {
         ]
         #expect(ids.count == expected.count && Set(ids) == expected, "\(ids)")
         #expect(s.mails().allSatisfy { $0.header("X-Envelope-To") == ada.email }, "\(s.mails().map { $0.header("X-Envelope-To") ?? "" })")
+        // The repeats were queued again (two CONFIRMED, two SHIPPED, two CANCELLED jobs) and sent once.
+        #expect(try s.jobsQueued() == 8)
         _ = shortHub
     }
 
