@@ -44,13 +44,14 @@ let package = Package(
 
         // The product.
         .target(name: "Storage", dependencies: ["Postgres", "CartDomain", "JSON"], resources: [.copy("Migrations")]),
-        .target(name: "Persistence", dependencies: ["CartDomain", "Redis", "Postgres", "Storage", "JSON", "Diagnostics"]),
         .target(name: "Scheduling", dependencies: ["CartDomain", "Redis", "Postgres", "Storage", "Diagnostics"]),
         .target(name: "Mail", dependencies: ["SMTP", "CartDomain", "JSON", "Redis", "Postgres", "Storage", "Diagnostics"]),
+        // Mail: the expiry (worker) and the hub enqueue the order mails.
+        .target(name: "Persistence", dependencies: ["CartDomain", "Redis", "Postgres", "Storage", "JSON", "Diagnostics", "Mail"]),
         .target(
             name: "CartHub",
             dependencies: [
-                "CartDomain", "JSON", "Auth", "CryptoPrimitives", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "WebSocketServer", "Diagnostics",
+                "CartDomain", "JSON", "Auth", "CryptoPrimitives", "EventLoop", "Redis", "Postgres", "Storage", "Persistence", "Mail", "WebSocketServer", "Diagnostics",
                 .product(name: "DequeModule", package: "swift-collections"),
             ],
             // Resources/openapi.json; Web/ is the browser client (WebAssets), served at / and /assets/.

@@ -1,7 +1,9 @@
 import CartDomain
 import Diagnostics
 import JSON
+import Mail
 import Persistence
+import Postgres
 import Redis
 import Storage
 #if canImport(Glibc)
@@ -18,6 +20,13 @@ import Glibc
 /// fails, or another request with the same key won, the reservation is released.
 /// A hub that dies between the two leaves a reservation without an order: its expiry
 /// job (or the worker's recovery pass) finds no order and releases it.
+///
+/// Status changes to CONFIRMED, CANCELLED and SHIPPED queue their order mail
+/// (`OrderMail`) after the commit, next to the `order.updated` publish; the recipient is
+/// read on the database thread. A repeat of the same change (a duplicate webhook, a
+/// cancel or PATCH sent again) queues it again under the same Message-ID, which the
+/// mail queue sends once, so a mail lost to a crash between the commit and the XADD is
+/// made good by the caller's retry.
 final class OrderService {
     let redis: RedisConnection
     let stock: CartScript
@@ -158,8 +167,8 @@ final class OrderService {
     }
 
     func cancel(userId: String, orderId: String, _ completion: @escaping Completion) {
-        database.run({ try OrderStore.transition($0, id: orderId, userId: userId, from: .paymentPending, to: .cancelled, already: [.cancelled]) }) { [weak self] result in
-            self?.changed(result, orderId: orderId, completion)
+        statusChange(mailing: .cancelled, { try OrderStore.transition($0, id: orderId, userId: userId, from: .paymentPending, to: .cancelled, already: [.cancelled]) }) {
+            [weak self] result in self?.changed(result, orderId: orderId, completion)
         }
     }
 
@@ -183,7 +192,7 @@ final class OrderService {
     /// CANCELLED (stock released). CONFIRMED and EXPIRED are left to payments and expiry;
     /// everything else is ILLEGAL_TRANSITION. The status the order already has is a no-op.
     func setStatus(orderId: String, to next: OrderStatus, _ completion: @escaping Completion) {
-        database.run({ c -> OrderChange in
+        statusChange(mailing: next, { c -> OrderChange in
             guard let order = try OrderStore.load(c, id: orderId) else { return .notFound }
             guard order.status != next else { return .unchanged(order) }
             guard order.status.canMove(to: next), next != .confirmed, next != .expired else { return .refused(order) }
@@ -202,16 +211,18 @@ final class OrderService {
     /// are run again, in case the first call died before them).
     func payment(orderId: String, succeeded: Bool, paymentRef: String, now: Int64, _ completion: @escaping Completion) {
         guard succeeded else {
-            database.run({ try OrderStore.transition($0, id: orderId, from: .paymentPending, to: .cancelled, already: [.cancelled, .expired], paymentRef: paymentRef) }) {
+            statusChange(mailing: .cancelled, { try OrderStore.transition($0, id: orderId, from: .paymentPending, to: .cancelled, already: [.cancelled, .expired], paymentRef: paymentRef) }) {
                 [weak self] result in self?.changed(result, orderId: orderId, completion)
             }
             return
         }
-        database.run({ try OrderStore.confirm($0, id: orderId, paymentRef: paymentRef) }) { [weak self] result in
+        statusChange(mailing: .confirmed, { try OrderStore.confirm($0, id: orderId, paymentRef: paymentRef) }) { [weak self] outcome in
             guard let self else { return }
+            let result = outcome.map(\.change)
             switch result {
             case .success(.changed(let order)), .success(.unchanged(let order)):
                 if case .success(.changed) = result { publish(order) }
+                queue(try? outcome.get().mail)
                 stock.run(on: redis, keys: StockKeys.scriptKeys, args: ["commit", "", order.id]) { _ in }
                 let origin = CartService.Origin(requestId: "pay-" + order.id, connectionId: nil, via: "order")
                 carts.execute(.deduct(order.items), userId: order.userId, origin: origin, now: now) { result in
@@ -234,10 +245,44 @@ final class OrderService {
 
     // MARK: Helpers
 
+    /// A status change as the database thread reports it, with the order mail to queue.
+    struct StatusChange: Sendable {
+        var change: OrderChange
+        /// The mail of the `mailing` status when the order has it now (changed, or already
+        /// there); nil when that status is not mailed or the user has no account with an email.
+        var mail: MailJob?
+    }
+
+    /// Runs `work` on the database thread, then reads the recipient of the order's mail.
+    /// Failing to read it loses that mail (logged), never the committed change.
+    private func statusChange(mailing status: OrderStatus, _ work: @escaping @Sendable (PostgresConnection) throws -> OrderChange,
+                              _ completion: @escaping (Result<StatusChange, Error>) -> Void) {
+        database.run({ c in
+            let change = try work(c)
+            switch change {
+            case .changed(let order) where order.status == status, .unchanged(let order) where order.status == status:
+                return StatusChange(change: change, mail: Self.mailJob(c, order))
+            default:
+                return StatusChange(change: change, mail: nil)
+            }
+        }, completion: completion)
+    }
+
+    private static func mailJob(_ c: PostgresConnection, _ order: Order) -> MailJob? {
+        do {
+            return try OrderMail.job(c, order)
+        } catch {
+            Log.warning("order \(order.id): its \(order.status.rawValue) mail is lost: cannot read its user: \(error)")
+            return nil
+        }
+    }
+
     /// Finishes a status change: a real one releases the reservation when the order will
-    /// not be paid, and is published; a refusal is ILLEGAL_TRANSITION.
-    private func changed(_ result: Result<OrderChange, Error>, orderId: String, wanted: OrderStatus? = nil, _ completion: Completion) {
-        switch result {
+    /// not be paid, and is published; it and a repeat queue the order's mail; a refusal
+    /// is ILLEGAL_TRANSITION.
+    private func changed(_ outcome: Result<StatusChange, Error>, orderId: String, wanted: OrderStatus? = nil, _ completion: Completion) {
+        queue(try? outcome.get().mail)
+        switch outcome.map(\.change) {
         case .success(.changed(let order)):
             if order.status == .cancelled || order.status == .expired { release(order.id) }
             publish(order)
@@ -265,6 +310,19 @@ final class OrderService {
     /// `order.updated` to every device of the user, on every hub.
     private func publish(_ order: Order) {
         redis.send(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent]) { _ in }
+    }
+
+    /// Puts an order mail on `mail:jobs`. Not taken (Redis down), it is lost unless the
+    /// same change is asked for again.
+    private func queue(_ mail: MailJob?) {
+        guard let mail else { return }
+        redis.send(MailQueue.enqueueCommand(mail)) { result in
+            switch result {
+            case .success(.string): break
+            case .success(let reply): Log.warning("order mail \(mail.messageId) not queued: \(reply)")
+            case .failure(let error): Log.warning("order mail \(mail.messageId) not queued: \(error.message)")
+            }
+        }
     }
 
     /// The cart's lines from its snapshot JSON.

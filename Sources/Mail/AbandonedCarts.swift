@@ -6,7 +6,8 @@ import Storage
 
 /// The abandoned-cart reminder scan (schedule `cart-reminders`): carts Postgres last saw
 /// change at least `abandonedAfterMs` before `nowMs`, of users with an email and marketing
-/// mail on, not reminded at their current (epoch, version), get one `cart.reminder` each.
+/// mail on, not reminded at their current (epoch, version), get one `cart.reminder` each,
+/// listing the lines that are not in one of the user's PAYMENT_PENDING orders.
 ///
 /// The reminder's `cart_reminders` row and its queue entry are written together: the row
 /// in a transaction that commits only after the XADD succeeded. (If the commit then
@@ -48,7 +49,7 @@ public enum AbandonedCarts {
     private static func remind(_ cart: AbandonedCart, redis: BlockingRedisConnection, postgres: PostgresConnection, nowMs: Int64) throws -> Bool {
         guard let stored = try CartStore.load(postgres, userId: cart.userId),
               stored.version == CartVersion(epoch: cart.epoch, version: cart.version) else { return false }
-        let lines = linesToRemind(stored)
+        let lines = linesToRemind(stored, ordered: try OrderStore.pendingBooks(postgres, userId: cart.userId))
         guard !lines.isEmpty else { return false }
         let messageId = MessageID.cartReminder(userId: cart.userId, epoch: cart.epoch, version: cart.version)
         let job = MailJob(kind: CartReminder.kind, messageId: messageId, to: cart.email, name: cart.name,
@@ -61,14 +62,13 @@ public enum AbandonedCarts {
         }
     }
 
-    /// The lines a reminder lists, by title.
-    ///
-    /// ORDERS HOOK (issue #5): "never for lines that became an order". Once orders exist,
-    /// drop here every line whose book is in an order the user placed after this cart
-    /// version's change (or that is still reserved by an open order), and skip the cart
-    /// when nothing is left. Orders are not part of this build.
-    static func linesToRemind(_ cart: CartSnapshot) -> [MailLine] {
-        cart.lines.map { MailLine(bookId: $0.key, title: $0.value.title, quantity: $0.value.quantity, unitPriceCents: $0.value.unitPriceCents) }
+    /// The lines a reminder lists, by title: never those that became an order. A paid
+    /// order's quantities leave the cart; the books of the user's PAYMENT_PENDING orders
+    /// (`ordered`) are left out here. With nothing left, there is no reminder (and none
+    /// is recorded: if the order expires or is cancelled, the cart may be reminded then).
+    static func linesToRemind(_ cart: CartSnapshot, ordered: Set<String>) -> [MailLine] {
+        cart.lines.filter { !ordered.contains($0.key) }
+            .map { MailLine(bookId: $0.key, title: $0.value.title, quantity: $0.value.quantity, unitPriceCents: $0.value.unitPriceCents) }
             .sorted { ($0.title, $0.bookId) < ($1.title, $1.bookId) }
     }
 }

@@ -10,13 +10,14 @@ public struct MailContext: Sendable {
 /// Turns a job of one kind into subject, plain text and HTML.
 public typealias MailTemplate = @Sendable (MailJob, MailContext) throws -> RenderedMail
 
-/// The templates by job kind. A new kind of mail (the order mails: `order.confirmed`,
-/// `order.cancelled`, `order.expired`, `order.shipped`) is one entry here plus one
+/// The templates by job kind. A new kind of mail is one entry here plus one
 /// `MailQueue.enqueue` where its event happens.
 public enum MailTemplates {
-    public static let all: [String: MailTemplate] = [
-        CartReminder.kind: CartReminder.render,
-    ]
+    public static let all: [String: MailTemplate] = {
+        var templates: [String: MailTemplate] = [CartReminder.kind: CartReminder.render]
+        for kind in OrderMail.kinds.values { templates[kind] = OrderMail.render }
+        return templates
+    }()
 
     /// A job of an unknown kind, or with data its template cannot use, fails for good
     /// (it is parked, not retried forever).
@@ -52,6 +53,14 @@ public struct MailLine: Sendable, Equatable {
             else { throw MailError("a line of the mail's data is malformed: \(item.encoded)") }
             return MailLine(bookId: id, title: title, quantity: quantity, unitPriceCents: price)
         }
+    }
+
+    /// The data's lines (at least one, else `what` cannot be rendered) and its total
+    /// (`totalCents`, or the lines' sum).
+    static func linesAndTotal(of data: JSONValue, for what: String) throws -> (lines: [MailLine], totalCents: Int64) {
+        let lines = try lines(of: data)
+        guard !lines.isEmpty else { throw MailError("\(what) needs at least one line") }
+        return (lines, data["totalCents"]?.intValue ?? lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents })
     }
 }
 
@@ -98,6 +107,9 @@ public enum MailFormat {
         return "<table cellpadding=\"4\" cellspacing=\"0\" border=\"1\">\n" + rows.joined(separator: "\n") + "\n</table>"
     }
 
+    /// `Hello Ada,`, or `Hello,` without a name.
+    static func greeting(_ name: String) -> String { name.isEmpty ? "Hello," : "Hello \(name)," }
+
     static func htmlDocument(title: String, body: String) -> String {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>\(html(title))</title></head>\n<body>\n\(body)\n</body></html>\n"
     }
@@ -114,10 +126,8 @@ public enum CartReminder {
 
     @Sendable
     public static func render(_ job: MailJob, _ context: MailContext) throws -> RenderedMail {
-        let lines = try MailLine.lines(of: job.data)
-        guard !lines.isEmpty else { throw MailError("a reminder needs at least one line") }
-        let total = job.data["totalCents"]?.intValue ?? lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents }
-        let greeting = job.name.isEmpty ? "Hello," : "Hello \(job.name),"
+        let (lines, total) = try MailLine.linesAndTotal(of: job.data, for: "a reminder")
+        let greeting = MailFormat.greeting(job.name)
         let subject = lines.count == 1 ? "Still thinking about “\(lines[0].title)”?" : "Your cart is waiting: \(lines.count) books"
         let text = """
             \(greeting)

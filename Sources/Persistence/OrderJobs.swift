@@ -1,6 +1,7 @@
 import CartDomain
 import Diagnostics
 import Foundation
+import Mail
 import Postgres
 import Redis
 import Storage
@@ -15,9 +16,10 @@ import Storage
 ///
 /// Every worker consumes the job stream in the `orders` group: `expire` moves a
 /// PAYMENT_PENDING order to EXPIRED with a conditional update (a payment racing it wins
-/// or loses there, once) and then settles the reservation with Postgres's verdict;
-/// entries are acknowledged only after both, so a crash redelivers them (claimed after
-/// `claimIdleMs`) and a redelivery releases nothing twice.
+/// or loses there, once), then settles the reservation with Postgres's verdict and
+/// queues the EXPIRED mail (`OrderMail`); entries are acknowledged only after all that,
+/// so a crash redelivers them (claimed after `claimIdleMs`), a redelivery releases
+/// nothing twice and queues the mail again under the same Message-ID (sent once).
 final class OrderJobs {
     let configuration: WorkerConfiguration
     let lease: LeaseScript
@@ -157,9 +159,13 @@ final class OrderJobs {
         case .changed(let order):
             try script.release(redis, orderId: id)
             try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
+            try OrderMail.enqueue(redis, postgres, order)
             metrics.add("orders_expired", 1)
         case .unchanged(let order), .refused(let order):
             try script.settle(redis, orderId: id, status: order.status)
+            // A redelivery (this job failed or died after the commit): the EXPIRED mail
+            // again, in case it was not queued; its Message-ID makes it one mail.
+            if order.status == .expired { try OrderMail.enqueue(redis, postgres, order) }
         case .notFound:
             // A reservation without an order: its hub died before writing it.
             if try script.release(redis, orderId: id) { Log.warning("orders: released the orphan reservation \(id)") }

@@ -166,6 +166,14 @@ public enum OrderStore {
         return result
     }
 
+    /// The books in a user's PAYMENT_PENDING orders (lines that became an order not yet paid).
+    public static func pendingBooks(_ c: PostgresConnection, userId: String) throws -> Set<String> {
+        Set(try c.query("""
+            select distinct i.book_id from orders o join order_items i on i.order_id = o.id
+            where o.user_id = $1 and o.status = 'PAYMENT_PENDING'
+            """, [userId]).rows.compactMap { $0[0] })
+    }
+
     /// `books.stock` of every book, deleted ones included (their reservations still count).
     public static func stock(_ c: PostgresConnection) throws -> [String: Int64] {
         var stock: [String: Int64] = [:]

@@ -1,3 +1,4 @@
+import CartDomain
 import JSON
 @testable import Mail
 import Scheduling
@@ -66,6 +67,41 @@ struct MailAndScheduleTests {
         #expect(text.split(separator: "\r\n", omittingEmptySubsequences: false).allSatisfy { $0.utf8.count <= 998 })
         #expect(MailMessage.headerText("Café") == "=?UTF-8?B?Q2Fmw6k=?=")
         #expect(throws: MailError.self) { try MailTemplates.render(MailJob(kind: "order.nope", messageId: job.messageId, to: job.to, name: "", data: .object([:]), eventMs: 0), context: MailContext(publicURL: "x")) }
+    }
+
+    @Test("order mails: one template per mailed status, with the lines, the total, the wording and the link; one Message-ID per (order, status)")
+    func orderMails() throws {
+        let lines = [MailLine(bookId: "b1", title: "Tom & <Jerry>", quantity: 2, unitPriceCents: 1299)]
+        let data = JSONValue.object(["orderId": .string("o-1"), "lines": .array(lines.map(\.json)), "totalCents": .int(2598)])
+        let expected: [(OrderStatus, String)] = [(.confirmed, "is confirmed"), (.cancelled, "was cancelled"), (.expired, "expired"), (.shipped, "on its way")]
+        for (status, words) in expected {
+            let kind = try #require(OrderMail.kinds[status])
+            let id = OrderMail.messageId(orderId: "o-1", status: status)
+            #expect(id == "<order.o-1.\(status.rawValue.lowercased())@carthub>" && MessageID.isValid(id))
+            let job = MailJob(kind: kind, messageId: id, to: "ada@example.com", name: "Ada", data: data, eventMs: 0)
+            let rendered = try MailTemplates.render(job, context: MailContext(publicURL: "https://books.example.com/"))
+            #expect(rendered.subject.contains("o-1"), "\(rendered.subject)")
+            #expect(rendered.text.contains(words) && rendered.text.contains("2 × Tom & <Jerry> — 12.99 each, 25.98") && rendered.text.contains("Total: 25.98"),
+                    "\(rendered.text)")
+            #expect(rendered.text.contains("https://books.example.com/") && rendered.html.contains("href=\"https://books.example.com/\""))
+            #expect(rendered.html.contains("Tom &amp; &lt;Jerry&gt;") && rendered.html.contains("25.98"))
+        }
+        #expect(OrderMail.kinds[.paymentPending] == nil && OrderMail.kinds[.delivered] == nil)
+        #expect(Set(OrderMail.kinds.values).count == 4)
+        let noLines = MailJob(kind: "order.shipped", messageId: "<order.o-1.shipped@carthub>", to: "ada@example.com", name: "",
+                              data: .object(["orderId": .string("o-1"), "lines": .array([])]), eventMs: 0)
+        #expect(throws: MailError.self) { try MailTemplates.render(noLines, context: MailContext(publicURL: "x")) }
+    }
+
+    @Test("a reminder leaves out the books of pending orders")
+    func reminderLines() {
+        let cart = CartSnapshot(userId: "u-1", version: CartVersion(epoch: 1, version: 3), totalCents: 0, updatedAt: nil, lines: [
+            "b1": CartLineState(quantity: 1, unitPriceCents: 100, title: "Zola"),
+            "b2": CartLineState(quantity: 2, unitPriceCents: 200, title: "Austen"),
+        ])
+        #expect(AbandonedCarts.linesToRemind(cart, ordered: []).map(\.bookId) == ["b2", "b1"])
+        #expect(AbandonedCarts.linesToRemind(cart, ordered: ["b2", "b9"]).map(\.bookId) == ["b1"])
+        #expect(AbandonedCarts.linesToRemind(cart, ordered: ["b1", "b2"]).isEmpty)
     }
 
     @Test("addresses and MAIL_FROM forms")
