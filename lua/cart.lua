@@ -74,7 +74,7 @@ if isNew then
       count = count + quantity
     end
     if #flat > 0 then redis.call('HSET', KEYS[2], unpack(flat)) end
-    redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt)
+    redis.call('HSET', KEYS[1], 'v', int(version), 'e', int(epoch), 't', int(total), 'n', int(count), 'u', updatedAt)
     redis.call('SADD', KEYS[5], userId)
   end
 else
@@ -110,12 +110,12 @@ end
 -- the AOF.
 local function remembered(outcome)
   local n, keep = tonumber(meta[7]) or 0, tonumber(ARGV[11])
-  local slot = 'q' .. (n % keep)
+  local slot = 'q' .. int(n % keep)
   if n >= keep then
     local evicted = redis.call('HGET', KEYS[1], slot)
     if evicted then redis.call('HDEL', KEYS[1], 'r:' .. evicted) end
   end
-  return outcomeField, outcome, slot, requestId, 'qn', n + 1
+  return outcomeField, outcome, slot, requestId, 'qn', int(n + 1)
 end
 
 local function fail(code, message)
@@ -162,7 +162,7 @@ if op == 'deduct' then
   job[#job + 1] = table.concat(removed, ',')
   version = version + 1
   updatedAt = cjson.encode(ARGV[7])
-  redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt, remembered('ok'))
+  redis.call('HSET', KEYS[1], 'v', int(version), 'e', int(epoch), 't', int(total), 'n', int(count), 'u', updatedAt, remembered('ok'))
   local cart = snapshot()
   publishUpdate(ARGV[8], cart, '{"requestId":' .. cjson.encode(requestId) .. ',"connectionId":null,"via":' .. cjson.encode(ARGV[5]) .. '}')
   appendJob(KEYS[3], job, epoch, version, total, ARGV[6])
@@ -231,11 +231,11 @@ else
   lines[bookId] = line
   total = total - oldLineTotal + newQuantity * price
   count = count - oldQuantity + newQuantity
-  job = {'u', userId, 'op', 'put', 'b', bookId, 'q', newQuantity, 'p', price, 't', title}
+  job = {'u', userId, 'op', 'put', 'b', bookId, 'q', int(newQuantity), 'p', ARGV[15], 't', title}
 end
 version = version + 1
 updatedAt = cjson.encode(ARGV[7])
-redis.call('HSET', KEYS[1], 'v', version, 'e', epoch, 't', total, 'n', count, 'u', updatedAt, remembered('ok'))
+redis.call('HSET', KEYS[1], 'v', int(version), 'e', int(epoch), 't', int(total), 'n', int(count), 'u', updatedAt, remembered('ok'))
 if isNew then redis.call('SADD', KEYS[5], userId) end
 
 local cart = snapshot()

@@ -4,13 +4,20 @@
 -- the script, as one source: both scripts write lines, snapshots, events and
 -- persistence jobs the same way, byte for byte.
 
+-- Lua numbers are doubles, and turning one into text (a concatenation, or an argument
+-- of redis.call) formats it with "%.14g", which is several times dearer than formatting
+-- an integer: every amount here is an integer, so format them as such.
+local function int(n)
+  return string.format('%d', n)
+end
+
 -- A line's JSON. `available` (the stock) only when the line holds more than the
 -- stock; pass no stock to leave it out.
 local function encodeLine(bookId, title, price, quantity, stock)
   local line = '{"bookId":' .. cjson.encode(bookId) .. ',"title":' .. cjson.encode(title) ..
-    ',"unitPriceCents":' .. price .. ',"quantity":' .. quantity .. ',"lineTotalCents":' .. quantity * price
+    ',"unitPriceCents":' .. int(price) .. ',"quantity":' .. int(quantity) .. ',"lineTotalCents":' .. int(quantity * price)
   if stock and quantity > stock then
-    return line .. ',"available":' .. stock .. '}'
+    return line .. ',"available":' .. int(stock) .. '}'
   end
   return line .. '}'
 end
@@ -30,9 +37,9 @@ local function snapshotJSON(byId, userId, epoch, version, total, count, updatedA
   table.sort(ids)
   local items = {}
   for i = 1, #ids do items[i] = byId[ids[i]] end
-  return '{"userId":' .. cjson.encode(userId) .. ',"epoch":' .. epoch .. ',"version":' .. version ..
-    ',"items":[' .. table.concat(items, ',') .. '],"totalCents":' .. total ..
-    ',"itemCount":' .. count .. ',"updatedAt":' .. updatedAt .. '}'
+  return '{"userId":' .. cjson.encode(userId) .. ',"epoch":' .. int(epoch) .. ',"version":' .. int(version) ..
+    ',"items":[' .. table.concat(items, ',') .. '],"totalCents":' .. int(total) ..
+    ',"itemCount":' .. int(count) .. ',"updatedAt":' .. updatedAt .. '}'
 end
 
 local function snapshotOf(linesKey, userId, epoch, version, total, count, updatedAt)
@@ -48,11 +55,11 @@ end
 -- epoch, version, total and change time to the shard's outbox.
 local function appendJob(stream, job, epoch, version, total, nowMs)
   job[#job + 1] = 'e'
-  job[#job + 1] = epoch
+  job[#job + 1] = int(epoch)
   job[#job + 1] = 'v'
-  job[#job + 1] = version
+  job[#job + 1] = int(version)
   job[#job + 1] = 'tot'
-  job[#job + 1] = total
+  job[#job + 1] = int(total)
   job[#job + 1] = 'at'
   job[#job + 1] = nowMs
   redis.call('XADD', stream, '*', unpack(job))
