@@ -21,8 +21,7 @@ public final class PersistenceWorker {
     let catalogSync: CatalogSync
     /// Keeps the stock and runs the order jobs (expiry, recovery).
     let orderJobs: OrderJobs
-    private var redisConnection: BlockingRedisConnection?
-    private var postgresConnection: PostgresConnection?
+    private let connections: WorkerConnections
     private(set) var owned = Set<Int>()
     /// Claimed or failed entries still to apply, per shard, in stream order.
     private var backlog: [Int: [StreamEntry]] = [:]
@@ -36,6 +35,7 @@ public final class PersistenceWorker {
         lease = try LeaseScript(directory: configuration.luaDirectory)
         catalogSync = try CatalogSync(configuration: configuration, lease: lease)
         orderJobs = try OrderJobs(configuration: configuration, lease: lease)
+        connections = WorkerConnections(configuration: configuration)
     }
 
     /// Works until `shouldStop` says so, then gives its leases back.
@@ -50,8 +50,7 @@ public final class PersistenceWorker {
                 // Redis or Postgres unreachable: not an attempt against any entry. Wait, reconnect, resume.
                 failures += 1
                 if failures == 1 || failures % 30 == 0 { Log.warning("worker: \(error); retrying") }
-                redisConnection = nil
-                postgresConnection = nil
+                connections.reset()
                 Thread.sleep(forTimeInterval: min(2.0, 0.1 * Double(failures)))
             }
         }
@@ -334,21 +333,11 @@ public final class PersistenceWorker {
 
     // MARK: Connections
 
-    func redis() throws -> BlockingRedisConnection {
-        if let redisConnection { return redisConnection }
-        let fresh = try BlockingRedisConnection(configuration.redis)
-        redisConnection = fresh
-        return fresh
-    }
+    func redis() throws -> BlockingRedisConnection { try connections.redis() }
+    func postgres() throws -> PostgresConnection { try connections.postgres() }
 
-    func postgres() throws -> PostgresConnection {
-        if let postgresConnection, postgresConnection.isOpen { return postgresConnection }
-        let fresh = try PostgresConnection(url: configuration.databaseURL)
-        postgresConnection = fresh
-        return fresh
-    }
-
-    static func monotonic() -> Double {
+    /// Seconds on a clock that never steps back, for intervals and backoff.
+    public static func monotonic() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9

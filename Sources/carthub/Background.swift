@@ -15,8 +15,7 @@ final class BackgroundJobs {
     let scheduler: Scheduler
     let mailer: Mailer
     let clock: Clock
-    private var redisConnection: BlockingRedisConnection?
-    private var postgresConnection: PostgresConnection?
+    private let connections: WorkerConnections
 
     init(worker: WorkerConfiguration, mail: MailConfiguration, schedules: [Schedule], clockFile: String?) {
         self.worker = worker
@@ -24,6 +23,7 @@ final class BackgroundJobs {
         scheduler = Scheduler(schedules: schedules, instance: worker.workerId)
         mailer = Mailer(configuration: mail, consumer: worker.workerId)
         clock = Clock(file: clockFile)
+        connections = WorkerConnections(configuration: worker)
     }
 
     func run(shouldStop: () -> Bool) {
@@ -31,7 +31,7 @@ final class BackgroundJobs {
         var lastTick = -1e9
         while !shouldStop() {
             do {
-                let now = Self.monotonic()
+                let now = PersistenceWorker.monotonic()
                 if now - lastTick >= 1 {
                     lastTick = now
                     try scheduler.tick(redis: redis(), postgres: postgres(), nowMs: clock.nowMs())
@@ -41,32 +41,14 @@ final class BackgroundJobs {
             } catch {
                 failures += 1
                 if failures == 1 || failures % 30 == 0 { Log.warning("worker (schedules and mail): \(error); retrying") }
-                redisConnection = nil
-                postgresConnection = nil
+                connections.reset()
                 Thread.sleep(forTimeInterval: min(2.0, 0.1 * Double(failures)))
             }
         }
     }
 
-    func redis() throws -> BlockingRedisConnection {
-        if let redisConnection { return redisConnection }
-        let fresh = try BlockingRedisConnection(worker.redis)
-        redisConnection = fresh
-        return fresh
-    }
-
-    func postgres() throws -> PostgresConnection {
-        if let postgresConnection, postgresConnection.isOpen { return postgresConnection }
-        let fresh = try PostgresConnection(url: worker.databaseURL)
-        postgresConnection = fresh
-        return fresh
-    }
-
-    static func monotonic() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    func redis() throws -> BlockingRedisConnection { try connections.redis() }
+    func postgres() throws -> PostgresConnection { try connections.postgres() }
 }
 
 /// The schedules `carthub worker` runs. Each timing can be changed with
