@@ -26,13 +26,20 @@ public enum ServerFrame {
     public static func replyError(requestId: String?, error: CartError) -> String {
         var out = #"{"type":"reply","requestId":"#
         if let requestId { JSONString.appendQuoted(requestId, to: &out) } else { out += "null" }
-        out += #","ok":false,"error":{"code":""#
+        out += #","ok":false,"error":"#
+        appendError(error, to: &out)
+        out += "}"
+        return out
+    }
+
+    /// `{"code","message"[,"details"]}`: the error object of a socket reply and of a REST error body.
+    public static func appendError(_ error: CartError, to out: inout String) {
+        out += #"{"code":""#
         out += error.code.rawValue
         out += #"","message":"#
         JSONString.appendQuoted(error.message, to: &out)
         if let details = error.details { out += #","details":"# + details }
-        out += "}}"
-        return out
+        out += "}"
     }
 
     /// A reply whose data is a JSON object already encoded (e.g. `{"order":ORDER}`).

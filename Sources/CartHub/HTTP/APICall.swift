@@ -37,12 +37,9 @@ final class APICall {
     }
 
     static func errorBody(_ error: CartError) -> String {
-        var out = #"{"error":{"code":""#
-        out += error.code.rawValue
-        out += #"","message":"#
-        JSONString.appendQuoted(error.message, to: &out)
-        if let details = error.details { out += #","details":"# + details }
-        out += "}}"
+        var out = #"{"error":"#
+        ServerFrame.appendError(error, to: &out)
+        out += "}"
         return out
     }
 

@@ -72,20 +72,7 @@ struct OrderWorld {
 
     /// Runs `carthub stock verify` (with `--repair`); exit status and output.
     func verifyStock(repair: Bool) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: TestEnvironment.binary)
-        process.arguments = ["stock", "verify"] + (repair ? ["--repair"] : [])
-        var env = ProcessInfo.processInfo.environment
-        env["CARTHUB_LUA_DIR"] = TestEnvironment.luaDirectory
-        for (k, v) in stack.environment { env[k] = v }
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = out
-        try process.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        try runCLI(["stock", "verify"] + (repair ? ["--repair"] : []), environment: stack.environment)
     }
 }
 
