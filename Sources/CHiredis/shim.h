@@ -2,11 +2,10 @@
 #define CARTHUB_CHIREDIS_SHIM_H
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 
-/* The libuv adapter is header-only static code: expose its attach call. */
-static inline int carthub_redis_libuv_attach(redisAsyncContext *ac, void *loop) {
-    return redisLibuvAttach(ac, (uv_loop_t *)loop);
+/* Whether the async connect has completed (REDIS_CONNECTED is a macro). */
+static inline int carthub_redis_is_connected(const redisAsyncContext *ac) {
+    return (ac->c.flags & REDIS_CONNECTED) != 0;
 }
 
 /* Reply type tags are macros; Swift sees them through these. */

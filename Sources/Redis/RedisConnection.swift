@@ -122,7 +122,7 @@ public final class RedisConnection {
             return
         }
         ac.pointee.data = Unmanaged.passUnretained(self).toOpaque()
-        guard carthub_redis_libuv_attach(ac, loop.rawLoop) == REDIS_OK else {
+        guard RedisLoopAdapter.attach(ac, to: loop.rawLoop) else {
             redisAsyncFree(ac)
             scheduleReconnect("cannot attach to the event loop")
             return

@@ -81,6 +81,9 @@ public final class WebSocketServer {
         // lws keeps a receive buffer of this size for every socket for its whole life; commands
         // are a few hundred bytes, and larger messages simply arrive in several callbacks.
         protocols[0].rx_buffer_size = 512
+        // Without this lws cuts every send() to rx_buffer_size bytes and sends the rest on
+        // later POLLOUT turns: a 2 KiB cart would cost four sends and four epoll_ctl round trips.
+        protocols[0].tx_packet_size = 256 * 1024
         retryPolicy = .allocate(capacity: 1)
         retryPolicy.initialize(to: lws_retry_bo_t(
             retry_ms_table: nil, retry_ms_table_count: 0, conceal_count: 0,
@@ -164,14 +167,31 @@ public final class WebSocketServer {
         lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, Int32(limits.closeGraceSeconds))
     }
 
+    /// Writes a text frame at once when nothing is waiting before it, which spares the
+    /// POLLOUT round trip (two `epoll_ctl` calls and a loop turn) of a writeable callback.
+    /// lws keeps whatever the kernel does not take (`lws_partial_buffered`) and asks for
+    /// writeable itself; until that is flushed, frames queue. False: queue it instead.
+    func writeNow(_ session: WebSocketSession, _ text: String) -> Bool {
+        guard session.opened, session.queue.isEmpty, let wsi = session.wsi, lws_partial_buffered(wsi) == 0 else { return false }
+        var text = text
+        let written = text.withUTF8 { write(wsi, UnsafeRawBufferPointer($0), LWS_WRITE_TEXT) }
+        // Outside a callback lws cannot be told to drop the connection by a return value.
+        if !written { lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC) }
+        return true
+    }
+
     /// Copies `bytes` after LWS_PRE bytes of headroom and writes them.
     func write(_ wsi: OpaquePointer, _ bytes: [UInt8], _ kind: lws_write_protocol) -> Bool {
+        bytes.withUnsafeBytes { write(wsi, $0, kind) }
+    }
+
+    private func write(_ wsi: OpaquePointer, _ bytes: UnsafeRawBufferPointer, _ kind: lws_write_protocol) -> Bool {
         if writeBuffer.count < pre + bytes.count {
             writeBuffer.deallocate()
             writeBuffer = .allocate(byteCount: pre + max(bytes.count, 2 * writeBuffer.count), alignment: 16)
         }
         let start = writeBuffer.baseAddress! + pre
-        bytes.withUnsafeBytes { start.copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        if let base = bytes.baseAddress { start.copyMemory(from: base, byteCount: bytes.count) }
         return lws_write(wsi, start.assumingMemoryBound(to: UInt8.self), bytes.count, kind) >= bytes.count
     }
 

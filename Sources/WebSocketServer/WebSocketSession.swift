@@ -1,7 +1,7 @@
 import DequeModule
 
-/// One WebSocket connection: a bounded send queue drained one frame per
-/// writeable callback, as lws requires.
+/// One WebSocket connection: frames go out at once while the socket keeps up, and
+/// otherwise wait in a bounded queue drained by writeable callbacks.
 public final class WebSocketSession {
     public let id: UInt64
     public var attachment: AnyObject?
@@ -31,6 +31,7 @@ public final class WebSocketSession {
     /// up is too slow to serve: its queue is dropped and it is closed with `slowConsumerCloseCode`.
     public func send(_ text: String) {
         guard let server, wsi != nil, pendingClose == nil else { return }
+        if server.writeNow(self, text) { return }
         let bytes = Array(text.utf8)
         if queue.count >= server.limits.maxQueuedFrames || queuedBytes + bytes.count > server.limits.maxQueuedBytes {
             queue.removeAll()
