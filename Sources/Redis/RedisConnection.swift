@@ -26,6 +26,11 @@ public final class RedisConnection {
     let loop: EventLoop
     let configuration: RedisConfiguration
     let commandTimeout: Double
+    /// Once the oldest unanswered command has waited this long, Redis is behind: new
+    /// commands fail at once instead of queueing. Past its capacity, Redis then serves what
+    /// it can within a bounded delay, rather than every command waiting out its deadline
+    /// (while Redis still spends its time on them) and all of them failing.
+    let shedAfter: Double
     private var context: UnsafeMutablePointer<redisAsyncContext>?
     private var inFlight = Deque<PendingCommand>()
     /// Sent but not yet answered by hiredis, timed-out commands included.
@@ -37,8 +42,9 @@ public final class RedisConnection {
     private var ticker: Timer?
     private var subscriptions = Set<String>()
 
-    public init(loop: EventLoop, configuration: RedisConfiguration, name: String, role: Role = .commands, commandTimeout: Double = 1.5) {
+    public init(loop: EventLoop, configuration: RedisConfiguration, name: String, role: Role = .commands, commandTimeout: Double = 1.5, shedAfter: Double = 0.25) {
         self.loop = loop
+        self.shedAfter = min(shedAfter, commandTimeout)
         self.configuration = configuration
         self.name = name
         self.role = role
@@ -54,6 +60,10 @@ public final class RedisConnection {
     public func send(_ args: [String], _ completion: @escaping (Result<RedisValue, RedisError>) -> Void) {
         guard isReady, context != nil else {
             completion(.failure(RedisError(.unavailable, "redis is not connected")))
+            return
+        }
+        if let oldest = inFlight.first, loop.now - oldest.sentAt > shedAfter {
+            completion(.failure(RedisError(.overloaded, "redis is overloaded")))
             return
         }
         enqueue(args, completion)
@@ -196,7 +206,7 @@ public final class RedisConnection {
     // MARK: Commands
 
     private func enqueue(_ args: [String], _ completion: @escaping (Result<RedisValue, RedisError>) -> Void) {
-        let pending = PendingCommand(deadline: loop.now + commandTimeout, completion: completion)
+        let pending = PendingCommand(sentAt: loop.now, deadline: loop.now + commandTimeout, completion: completion)
         let privdata = Unmanaged.passRetained(pending).toOpaque()
         let status = withArgv(args) { argc, argv, lens in
             redisAsyncCommandArgv(context, commandCallback, privdata, argc, argv, lens)
@@ -247,10 +257,12 @@ public final class RedisConnection {
 }
 
 final class PendingCommand {
+    let sentAt: Double
     let deadline: Double
     private var completion: ((Result<RedisValue, RedisError>) -> Void)?
 
-    init(deadline: Double, completion: @escaping (Result<RedisValue, RedisError>) -> Void) {
+    init(sentAt: Double, deadline: Double, completion: @escaping (Result<RedisValue, RedisError>) -> Void) {
+        self.sentAt = sentAt
         self.deadline = deadline
         self.completion = completion
     }

@@ -55,7 +55,7 @@ public enum RedisValue: Equatable, Sendable {
 }
 
 public struct RedisError: Error, Equatable, Sendable, CustomStringConvertible {
-    public enum Kind: Sendable { case unavailable, timeout, server }
+    public enum Kind: Sendable { case unavailable, timeout, overloaded, server }
     public var kind: Kind
     public var message: String
 
