@@ -26,11 +26,13 @@ public final class RedisConnection {
     let loop: EventLoop
     let configuration: RedisConfiguration
     let commandTimeout: Double
-    /// Once the oldest unanswered command has waited this long, Redis is behind: new
-    /// commands fail at once instead of queueing. Past its capacity, Redis then serves what
-    /// it can within a bounded delay, rather than every command waiting out its deadline
-    /// (while Redis still spends its time on them) and all of them failing.
-    let shedAfter: Double
+    /// Once the oldest unanswered command has waited half its deadline, Redis is behind:
+    /// new commands fail at once instead of queueing. Past its capacity, Redis then serves
+    /// what it can within a bounded delay, rather than every command waiting out its
+    /// deadline (while Redis still spends its time on them) and all of them failing.
+    /// Half, not less: a thousand sockets with a command each in flight is a normal
+    /// queue of a few hundred milliseconds on a busy hub, not an overload.
+    var shedAfter: Double { commandTimeout / 2 }
     private var context: UnsafeMutablePointer<redisAsyncContext>?
     private var inFlight = Deque<PendingCommand>()
     /// Sent but not yet answered by hiredis, timed-out commands included.
@@ -42,9 +44,8 @@ public final class RedisConnection {
     private var ticker: Timer?
     private var subscriptions = Set<String>()
 
-    public init(loop: EventLoop, configuration: RedisConfiguration, name: String, role: Role = .commands, commandTimeout: Double = 1.5, shedAfter: Double = 0.25) {
+    public init(loop: EventLoop, configuration: RedisConfiguration, name: String, role: Role = .commands, commandTimeout: Double = 1.5) {
         self.loop = loop
-        self.shedAfter = min(shedAfter, commandTimeout)
         self.configuration = configuration
         self.name = name
         self.role = role
