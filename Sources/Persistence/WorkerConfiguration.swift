@@ -8,8 +8,11 @@ public struct WorkerConfiguration: Sendable {
     public var luaDirectory = "lua"
     /// Names this process in leases and as the stream consumer.
     public var workerId = "w-" + String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
-    /// Most entries applied in one Postgres transaction.
+    /// Most entries of one shard read for one Postgres transaction.
     public var batchSize = 500
+    /// Seconds between the starts of two batches while the worker keeps up: new
+    /// entries wait up to this long, and in exchange each transaction carries more.
+    public var batchInterval = 0.1
     /// Longest wait for new entries in one read; bounds how late leases are renewed too.
     public var readBlockMs = 100
     /// A shard lease lapses this long after its holder stopped renewing it.

@@ -8,6 +8,8 @@ internal import CLibPQ
 /// the server answers, so never use it on the event-loop thread.
 public final class PostgresConnection {
     private let conn: OpaquePointer
+    /// Names of the statements `prepared` has set up in this session, by SQL text.
+    private var statements: [String: String] = [:]
 
     /// Connects with a `postgres://` URL (or any libpq conninfo string).
     ///
@@ -41,13 +43,32 @@ public final class PostgresConnection {
     /// `nil` is SQL NULL). Values never become part of the SQL text.
     @discardableResult
     public func query(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> PostgresRows {
-        // Text-format parameters are C strings: an embedded NUL would silently cut the value.
-        if let index = params.firstIndex(where: { $0?.utf8.contains(0) == true }) {
-            throw PostgresError(message: "parameter $\(index + 1) contains a NUL character")
-        }
+        try rejectNUL(in: params)
         try rejectNUL(in: sql)
         let result = withCStrings(params) { values in
             PQexecParams(conn, sql, Int32(values.count), nil, values, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
+    /// Like `query`, but the server parses and plans `sql` once per session (a named
+    /// prepared statement): for the statements a loop runs over and over, where that
+    /// work would cost more than the execution.
+    @discardableResult
+    public func prepared(_ sql: String, _ params: [String?] = []) throws(PostgresError) -> PostgresRows {
+        try rejectNUL(in: params)
+        let name: String
+        if let known = statements[sql] {
+            name = known
+        } else {
+            try rejectNUL(in: sql)
+            name = "carthub_\(statements.count)"
+            // A prepared statement outlives a rolled-back transaction, so it is recorded once made.
+            _ = try consume(PQprepare(conn, name, sql, Int32(params.count), nil))
+            statements[sql] = name
+        }
+        let result = withCStrings(params) { values in
+            PQexecPrepared(conn, name, Int32(values.count), values, nil, nil, 0)
         }
         return try consume(result)
     }
@@ -99,6 +120,13 @@ public final class PostgresConnection {
 
     private func rejectNUL(in sql: String) throws(PostgresError) {
         if sql.utf8.contains(0) { throw PostgresError(message: "SQL text contains a NUL character") }
+    }
+
+    /// Text-format parameters are C strings: an embedded NUL would silently cut the value.
+    private func rejectNUL(in params: [String?]) throws(PostgresError) {
+        if let index = params.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw PostgresError(message: "parameter $\(index + 1) contains a NUL character")
+        }
     }
 
     /// Turns a PGresult into rows or an error, and always frees it.

@@ -13,7 +13,7 @@ public enum CartStore {
     /// Stored versions of these carts, unlocked.
     public static func versions(_ c: PostgresConnection, userIds: some Collection<String>, lock: Bool = false) throws -> [String: CartVersion] {
         guard !userIds.isEmpty else { return [:] }
-        let rows = try c.query(
+        let rows = try c.prepared(
             "select user_id, epoch, version from carts where user_id = any($1::text[]) order by user_id" + (lock ? " for update" : ""),
             [PostgresArray.literal(userIds)])
         var versions: [String: CartVersion] = [:]
@@ -32,11 +32,11 @@ public enum CartStore {
         try upsertHeaders(c, changes.map { ($0.userId, $0.version, $0.totalCents, Timestamp.iso8601(milliseconds: $0.updatedAtMs)) })
         let cleared = changes.filter(\.clearFirst).map(\.userId)
         if !cleared.isEmpty {
-            try c.query("delete from cart_items where user_id = any($1::text[])", [PostgresArray.literal(cleared)])
+            try c.prepared("delete from cart_items where user_id = any($1::text[])", [PostgresArray.literal(cleared)])
         }
         let removes = changes.flatMap { change in change.removes.map { (change.userId, $0) } }
         if !removes.isEmpty {
-            try c.query(
+            try c.prepared(
                 "delete from cart_items i using unnest($1::text[], $2::text[]) as r(user_id, book_id) where i.user_id = r.user_id and i.book_id = r.book_id",
                 [PostgresArray.literal(removes.map(\.0)), PostgresArray.literal(removes.map(\.1))])
         }
@@ -81,7 +81,7 @@ public enum CartStore {
     /// Inserts or advances cart headers; a row already at or past the given version is left alone.
     @discardableResult
     private static func upsertHeaders(_ c: PostgresConnection, _ rows: [(String, CartVersion, Int64, String)]) throws -> Int {
-        try c.query("""
+        try c.prepared("""
             insert into carts (user_id, epoch, version, total_cents, updated_at)
             select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[])
             on conflict (user_id) do update set
@@ -95,7 +95,7 @@ public enum CartStore {
 
     private static func upsertLines(_ c: PostgresConnection, _ lines: [(String, String, CartLineState)]) throws {
         guard !lines.isEmpty else { return }
-        try c.query("""
+        try c.prepared("""
             insert into cart_items (user_id, book_id, quantity, unit_price_cents, title)
             select * from unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[])
             on conflict (user_id, book_id) do update set

@@ -22,7 +22,9 @@ struct Worker: ParsableCommand {
 
             Environment: REDIS_URL, DATABASE_URL, CARTHUB_SHARDS, CARTHUB_LUA_DIR, and
               CARTHUB_WORKER_ID            consumer and lease name (default: random)
-              CARTHUB_WORKER_BATCH         entries per Postgres transaction (default 500)
+              CARTHUB_WORKER_BATCH         entries per shard read for one Postgres transaction (default 500)
+              CARTHUB_WORKER_BATCH_INTERVAL  while caught up, the least time between two batches: entries
+                                           wait up to this long, transactions carry more (default 100ms)
               CARTHUB_WORKER_MAX_ATTEMPTS  failures before an entry is parked in dead_letters (default 5)
               CARTHUB_LEASE_MS             shard lease lifetime (default 10000)
 
@@ -90,11 +92,12 @@ struct WorkerOptions: ParsableArguments {
         c.luaDirectory = Env.luaDirectory(luaDir)
         if let id = Env.value("CARTHUB_WORKER_ID") { c.workerId = id }
         c.batchSize = try Env.int(nil, "CARTHUB_WORKER_BATCH", default: 500)
+        c.batchInterval = Double(try Env.duration("CARTHUB_WORKER_BATCH_INTERVAL", default: Int64(c.batchInterval * 1000))) / 1000
         c.maxAttempts = try Env.int(nil, "CARTHUB_WORKER_MAX_ATTEMPTS", default: 5)
         c.leaseMs = try Env.int(nil, "CARTHUB_LEASE_MS", default: 10_000)
         guard (1...65536).contains(c.shards) else { throw ValidationError("CARTHUB_SHARDS must be 1...65536") }
-        guard (1...10_000).contains(c.batchSize), c.maxAttempts >= 1, c.leaseMs >= 1000 else {
-            throw ValidationError("batch 1...10000, max attempts ≥ 1, lease ≥ 1000 ms")
+        guard (1...10_000).contains(c.batchSize), (0...1).contains(c.batchInterval), c.maxAttempts >= 1, c.leaseMs >= 1000 else {
+            throw ValidationError("batch 1...10000, batch interval 0...1s, max attempts ≥ 1, lease ≥ 1000 ms")
         }
         return c
     }

@@ -234,6 +234,57 @@ struct PersistenceTests {
         _ = worker
     }
 
+    @Test("a backlog is applied in few transactions, each cart folded to its exact final state")
+    func backlogFoldsIntoFewTransactions() throws {
+        let stack = try Stack()
+        let catalog = try TestCatalog(stocks: [1000, 1000, 1000, 1000, 1000], database: stack.postgres.connect())
+        let hub = try HubProcess(environment: stack.environment)
+        let worker = try WorkerProcess(environment: stack.environment)
+        try Self.waitForStartupReconciliation(worker)
+        // 20 jobs per cart (adds, quantity changes, removals) while the worker is stopped.
+        worker.signal(SIGSTOP)
+        let users = (0..<10).map { _ in TestEnvironment.uniquePrefix("backlog") }
+        try Self.run(try users.map { try CartSocket(hub, user: $0) }, catalog)
+        worker.signal(SIGCONT)
+
+        try stack.waitForConvergence(users)
+        _ = try eventually(within: 5, "the metrics of the batches") { try stack.metric("jobs_applied") == 200 ? true : nil }
+        // A read blocked when the worker stopped takes the first entry alone; the rest
+        // (200 entries of up to 64 shards) fit the next read, hence one more transaction.
+        #expect(try stack.metric("db_write:count") <= 2)
+        #expect(try stack.metric("full_syncs") == 0)
+        #expect(try stack.metric("jobs_skipped") == 0)
+    }
+
+    @Test("while caught up, the worker lets entries gather for CARTHUB_WORKER_BATCH_INTERVAL before each transaction")
+    func batchInterval() throws {
+        let stack = try Stack()
+        let catalog = try TestCatalog(stocks: [1000, 1000, 1000, 1000, 1000], database: stack.postgres.connect())
+        var environment = stack.environment
+        environment["CARTHUB_WORKER_BATCH_INTERVAL"] = "1s"
+        let hub = try HubProcess(environment: environment)
+        let worker = try WorkerProcess(environment: environment)
+        try Self.waitForStartupReconciliation(worker)
+        let users = (0..<5).map { _ in TestEnvironment.uniquePrefix("interval") }
+        let sockets = try users.map { try CartSocket(hub, user: $0) }
+        // One command at a time: without the interval each would be about one transaction.
+        let started = Date()
+        for (type, fields) in Self.script(catalog) {
+            for socket in sockets { #expect(try socket.call(type, fields).isOK) }
+        }
+        let seconds = Date().timeIntervalSince(started)
+        try stack.waitForConvergence(users)
+        _ = try eventually(within: 5, "the metrics of the last batch") { try stack.metric("jobs_applied") == 100 ? true : nil }
+        let writes = try stack.metric("db_write:count")
+        #expect(writes >= 1 && Double(writes) <= seconds + 2, "\(writes) transactions in \(seconds) s")
+    }
+
+    /// A fresh worker runs the missed daily reconciliation at once; wait for it so that it
+    /// cannot copy carts before the stream does.
+    static func waitForStartupReconciliation(_ worker: WorkerProcess) throws {
+        _ = try eventually(within: 10, "the worker's startup reconciliation") { worker.log.contains("reconcile: ") ? true : nil }
+    }
+
     @Test("two reconciliations at once: one does the work")
     func reconcileOnce() throws {
         let stack = try Stack()

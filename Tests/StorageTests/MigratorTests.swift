@@ -12,7 +12,8 @@ import Testing
         #expect(migrations.first?.version == 1)
         #expect(Array(migrations.map(\.name).prefix(3)) == ["0001_catalog", "0002_carts", "0003_generations"])
         #expect(migrations.allSatisfy { $0.name.hasPrefix(String(format: "%04d_", $0.version)) })
-        #expect(migrations.allSatisfy { $0.sql.contains("create table") })
+        // Not every migration creates a table (0008 drops an index), but each holds statements.
+        #expect(migrations.allSatisfy { $0.sql.contains(";") })
     }
 
     @Test func migratingTheSharedSchemaIsIdempotent() throws {

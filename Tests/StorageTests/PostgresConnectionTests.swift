@@ -86,6 +86,36 @@ import Testing
         }
     }
 
+    @Test func preparedStatementsAreMadeOnceAndOutliveARollback() throws {
+        let c = try connect()
+        let sql = "select $1::int * 2 as doubled"
+        let name = "select name from pg_prepared_statements where statement = $1"
+        // Made inside a transaction that rolls back: still usable afterwards.
+        _ = try? c.transaction { c throws in
+            #expect(try c.prepared(sql, ["4"])[0, "doubled"] == "8")
+            throw PostgresError(message: "roll back")
+        }
+        #expect(try c.prepared(sql, ["21"])[0, "doubled"] == "42")
+        #expect(try c.prepared(sql, [nil])[0, "doubled"] == nil)
+        #expect(try c.query(name, [sql]).count == 1, "one server-side statement, reused")
+        // A statement that fails to prepare is not remembered: fixing the session fixes it.
+        let broken = "select n from missing_for_now where n = $1::int"
+        #expect(throws: PostgresError.self) { try c.prepared(broken, ["1"]) }
+        try c.execute("create temp table missing_for_now (n int); insert into missing_for_now values (1)")
+        #expect(try c.prepared(broken, ["1"])[0, "n"] == "1")
+        let error = try #require(throws: PostgresError.self) { try c.prepared(sql, ["a\u{0}b"]) }
+        #expect(error.message.contains("$1"))
+    }
+
+    @Test func arrayLiteralsQuoteEveryElement() throws {
+        let c = try connect()
+        let values = ["plain", "with \"quotes\"", "back\\slash", "comma, {brace}", "", "Ünïcødé 📚", "NULL"]
+        let rows = try c.query("select v from unnest($1::text[]) with ordinality as u(v, i) order by i", [PostgresArray.literal(values)])
+        #expect(rows.rows.map { $0[0] } == values)
+        #expect(PostgresArray.literal([String]()) == "{}")
+        #expect(try c.query("select array_length($1::bigint[], 1) as n", [PostgresArray.literal([Int64(-1), 0, 9_007_199_254_740_993])])[0, "n"] == "3")
+    }
+
     @Test func serverTerminatingTheSessionIsAConnectionFailure() throws {
         let victim = try connect()
         let pid = try #require(victim.query("select pg_backend_pid() as pid")[0, "pid"])
