@@ -456,6 +456,35 @@ struct RedisOutageTests {
         #expect(cart?["version"]?.intValue == 6)
     }
 
+    @Test("Redis behind (SIGSTOP): once the oldest command has waited half its deadline, a new one is refused at once, answered before the older one times out")
+    func overloadShedding() throws {
+        let catalog = try TestCatalog("shed", stocks: [1000])
+        let redis = try PrivateRedis()
+        defer { redis.kill() }
+        let hub = try HubProcess(environment: redis.hubEnvironment.merging(["CARTHUB_REDIS_TIMEOUT_MS": "4000"]) { $1 })
+        let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
+        #expect(try add(socket, catalog[0].id).reply.isOK)
+
+        redis.pause()
+        defer { redis.resume() }
+        let waiting = try socket.send("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1])
+        usleep(2_500_000) // past half the 4 s deadline
+        let refused = try socket.send("cart.add", ["bookId": .string(catalog[0].id), "quantity": 1])
+        // Arrival order says it: the later command is refused while the earlier one still waits.
+        let first = try socket.next(timeout: 10) { $0["type"]?.stringValue == "reply" }
+        #expect(first["requestId"]?.stringValue == refused, "the first answer was to \(first["requestId"]?.stringValue ?? "?"): \(first.encoded)")
+        #expect(first.errorCode == "UNAVAILABLE", "\(first.encoded)")
+        let second = try socket.reply(waiting)
+        #expect(second.errorCode == "UNAVAILABLE", "\(second.encoded)")
+        #expect(socket.ws.isOpen)
+
+        redis.resume()
+        _ = try eventually(within: 10, "a command succeeds after SIGCONT") { () -> JSONValue? in
+            let reply = try add(socket, catalog[0].id, timeout: 5).reply
+            return reply.isOK ? reply : nil
+        }
+    }
+
     @Test("a hub started while its Redis is down does not listen until Redis is up")
     func startsOnlyWithRedis() throws {
         _ = try TestCatalog("late", stocks: [10])
