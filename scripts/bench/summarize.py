@@ -251,14 +251,15 @@ def markdown(r):
         lines.append("")
         lines.append("Latencies in ms, from each command's scheduled send time (no coordinated omission). "
                      "Fan-out: the command's `cart.updated` on the user's other device; with 2 hubs that device "
-                     "is always on the other instance. CPU in % of one core over the measured window.")
+                     "is always on the other instance. CPU in % of one core over the measured window; "
+                     "CPU µs per reply divides it by the replies: what one command costs each process.")
         lines.append("")
-        lines.append("| scenario | replies/s (ok/s) | reply p50 / p99 / p99.9 | fan-out p50 / p99 | errors | hub RSS MiB | CPU hub / redis / postgres / worker / bench / other | machine busy | Redis µs per EVALSHA |")
-        lines.append("|---|---|---|---|---|---|---|---|---|")
+        lines.append("| scenario | replies/s (ok/s) | reply p50 / p99 / p99.9 | fan-out p50 / p99 | errors | hub RSS MiB | CPU hub / redis / postgres / worker / bench / other | CPU µs per reply: hub / redis / postgres / worker / bench | machine busy | Redis µs per EVALSHA |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         for name in load:
             d = sc[name]
             if d.get("failed"):
-                lines.append(f"| {name} | failed | | | | | | | |")
+                lines.append(f"| {name} | failed | | | | | | | | |")
                 continue
             lat = d.get("latency", {})
             reply = lat.get("reply", {})
@@ -266,12 +267,16 @@ def markdown(r):
             err = ", ".join(f"{k} {v}" for k, v in sorted(errors.items())) or "0"
             cpu = d.get("cpuPercent") or {}
             cpu_text = " / ".join(fmt(cpu.get(k), 0) for k in ("hub", "redis", "postgres", "worker", "bench", "other"))
+            replies = d.get("throughput") or 0
+            # 1 % of a core is 10,000 µs of CPU per second.
+            per_reply = " / ".join(fmt(cpu[k] * 10_000 / replies if replies and cpu.get(k) is not None else None, 0)
+                                   for k in ("hub", "redis", "postgres", "worker", "bench"))
             evalsha = (d.get("redisEvalsha") or {}).get("usec_per_call")
             lines.append(
                 f"| {name} | {fmt(d.get('throughput'), 0)} ({fmt(d.get('okPerSecond'), 0)}) "
                 f"| {fmt(reply.get('p50Ms'))} / {fmt(reply.get('p99Ms'))} / {fmt(reply.get('p999Ms'))} "
                 f"| {fmt(d.get('fanoutP50Ms'))} / {fmt(d.get('fanoutP99Ms'))} | {err} | {fmt(d.get('hubRssMiB'), 1)} "
-                f"| {cpu_text} | {fmt(d.get('machineBusyPercent'), 0)} % | {fmt(evalsha, 1)} |")
+                f"| {cpu_text} | {per_reply} | {fmt(d.get('machineBusyPercent'), 0)} % | {fmt(evalsha, 1)} |")
         lines.append("")
         lines.append("Scenarios: " + "; ".join(f"{n}: {DESCRIPTIONS[n]}" for n in load) + ".")
         lines.append("")
