@@ -234,6 +234,10 @@ protected-mode yes
 requirepass "$pass"
 appendonly yes
 appendfsync everysec
+# A rewrite forks and snapshots the whole dataset. The base is a compact RDB, so the
+# default rule (log grown by 100 % of it) fires every few seconds under write-heavy load.
+auto-aof-rewrite-percentage 400
+auto-aof-rewrite-min-size 256mb
 save ""
 dir "$REDIS_DIR"
 daemonize yes
