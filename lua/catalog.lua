@@ -1,5 +1,5 @@
 -- A catalog change walked into the carts of one shard (carthub worker, CatalogSync).
--- Loaded after lua/cartlib.lua (encodeLine, snapshotOf, publishUpdate, appendJob).
+-- Loaded after lua/cartlib.lua (encodeLine, lineCounts, linesOf, itemsOf, publishUpdate, appendJob).
 --
 -- op "begin": records the book's revision in the shard, then hands over the carts to walk.
 --   KEYS: 1 the shard's catalog revisions hash, 2 the book's index in this shard
@@ -17,11 +17,11 @@
 --         each cart, in KEYS order
 --   For each cart that holds the book: deleted -> the line goes; otherwise the line gets the
 --   new title and price and "available" when its quantity exceeds the stock. Only a line whose
---   JSON really changes makes a change of the cart: version + 1 (same epoch), totals, the
---   `cart.updated` event with origin via "catalog" and reason BOOK_DELETED, BOOK_CHANGED
---   (title or price) or STOCK_CHANGED, and the usual persistence job. A cart missing from
---   Redis is skipped (it rehydrates from Postgres, which the jobs keep right); a user in the
---   index whose cart lacks the line leaves the index.
+--   JSON really changes makes a change of the cart: version + 1 (same epoch), totals, its
+--   items JSON (i, iv), the `cart.updated` event with origin via "catalog" and reason
+--   BOOK_DELETED, BOOK_CHANGED (title or price) or STOCK_CHANGED, and the usual persistence
+--   job. A cart missing from Redis is skipped (it rehydrates from Postgres, which the jobs
+--   keep right); a user in the index whose cart lacks the line leaves the index.
 --   Returns {changed, unchanged, skipped}, or {-1, 0, 0} when a newer revision of the book
 --   was walked into the shard meanwhile (nothing written).
 
@@ -54,9 +54,8 @@ for i = 11, #ARGV do
     redis.call('SREM', KEYS[2], userId)
     skipped = skipped + 1
   else
-    local quantity = tonumber(string.match(old, '"quantity":(%d+)'))
-    local oldLineTotal = tonumber(string.match(old, '"lineTotalCents":(%d+)'))
-    local version, epoch = tonumber(meta[1]), tonumber(meta[2])
+    local quantity, oldLineTotal = lineCounts(old, 1)
+    local version, epoch = tonumber(meta[1]), meta[2]
     local total, count = tonumber(meta[3]) or 0, tonumber(meta[4]) or 0
     local reason, job
     if deleted then
@@ -78,9 +77,9 @@ for i = 11, #ARGV do
     end
     if reason then
       version = version + 1
-      redis.call('HSET', metaKey, 'v', version, 't', total, 'n', count, 'u', updatedAt)
-      local cart = snapshotOf(linesKey, userId, epoch, version, total, count, updatedAt)
-      publishUpdate(roomPrefix .. userId, cart, '{"requestId":null,"connectionId":null,"via":"catalog","reason":"' .. reason .. '"' .. origin)
+      local items = itemsOf(linesOf(linesKey))
+      redis.call('HSET', metaKey, 'v', version, 't', total, 'n', count, 'u', updatedAt, 'i', items, 'iv', version)
+      publishUpdate(roomPrefix .. userId, userId, epoch, int(version), items, int(total), int(count), updatedAt, '{"requestId":null,"connectionId":null,"via":"catalog","reason":"' .. reason .. '"' .. origin)
       appendJob(KEYS[3], job, epoch, version, total, nowMs)
       changed = changed + 1
     else

@@ -295,8 +295,9 @@ if wants script; then
     user="bench-script"
     # KEYS as CartKeys.scriptKeys lays them out; the last is the prefix of the book indexes.
     keys=("cart:$tag:$user" "cart:$tag:$user:lines" "jobs:$tag" "gen:$tag" "carts:$tag" "catalogrev:$tag" "bookcarts:$tag:")
-    books=("bookcarts:$tag:bk-0001" "bookcarts:$tag:bk-0002" "bookcarts:$tag:bk-0003" "bookcarts:$tag:bk-0004" "bookcarts:$tag:bk-0005")
-    redis_cli del "${keys[@]}" "${books[@]}" >/dev/null
+    # The keys the script derives: the book indexes and the request outcomes.
+    derived=("bookcarts:$tag:bk-0001" "bookcarts:$tag:bk-0002" "bookcarts:$tag:bk-0003" "bookcarts:$tag:bk-0004" "bookcarts:$tag:bk-0005" "cart:$tag:$user:requests")
+    redis_cli del "${keys[@]}" "${derived[@]}" >/dev/null
     # The shard's generation hash (see lua/cart.lua): generation 1, loaded.
     redis_cli hset "gen:$tag" g 1 loaded 1 >/dev/null
     now_ms=$(($(date +%s) * 1000))
@@ -325,7 +326,7 @@ if wants script; then
     redis_cli hlen "cart:$tag:$user:lines" >"$TMP/script.lines"
     stop_pid "$SUB_PID"
     SUB_PID=""
-    redis_cli del "${keys[@]}" "${books[@]}" >/dev/null
+    redis_cli del "${keys[@]}" "${derived[@]}" >/dev/null
 fi
 
 if wants idle; then

@@ -23,8 +23,10 @@ public struct CartKeys: Sendable, Equatable {
     }
 
     var tag: String { "{s:\(shard)}" }
-    /// Hash: v (version), e (epoch), t (total cents), n (item count), u (updatedAt), and the
-    /// outcomes of the last request ids ("r:" + id, kept in a ring of slots; see lua/cart.lua).
+    /// Hash: v (version), e (epoch), t (total cents), n (item count), u (updatedAt), i (the
+    /// lines' JSON sorted by bookId, joined by commas) and iv (the version i was written at).
+    /// The outcomes of the last request ids are in the hash `meta + ":requests"`, which the
+    /// script derives (see lua/cart.lua).
     public var meta: String { "cart:\(tag):\(userId)" }
     /// Hash: bookId -> the line's JSON, pre-encoded.
     public var lines: String { "cart:\(tag):\(userId):lines" }

@@ -47,6 +47,20 @@ public struct CartScriptCall: Sendable, Equatable {
     /// `numkeys key… arg…`, to follow `EVALSHA sha` or `EVAL source`.
     public var evalArguments: [String] { [String(keys.count)] + keys + args }
 
+    /// The cart JSON of a script reply: after a change the script answers with the whole
+    /// `cart.updated` event it published rather than building the cart's JSON twice.
+    /// Nothing inside the cart can look like the event's origin member, whose quotes
+    /// would be escaped there.
+    public static func cart(fromReply reply: String) -> String {
+        let head = #"{"type":"cart.updated","cart":"#.utf8.count
+        guard reply.hasPrefix(#"{"type":"cart.updated","cart":"#) else { return reply }
+        // The origin member is the event's last, so it is found from the end.
+        let bytes = Array(reply.utf8), marker = Array(#","origin":{"#.utf8)
+        var end = bytes.count - marker.count
+        while end > head, !bytes[end..<end + marker.count].elementsEqual(marker) { end -= 1 }
+        return end > head ? String(decoding: bytes[head..<end], as: UTF8.self) : reply
+    }
+
     static func op(_ command: CartCommand) -> String {
         switch command {
         case .get: "get"

@@ -128,7 +128,7 @@ final class CartService {
         }
     }
 
-    /// The script answers {status, cart, code, message}.
+    /// The script answers {status, cart (or the event that carries it), code, message}.
     private static func outcome(_ result: Result<RedisValue, RedisError>) -> Result<String, CartError> {
         switch result {
         case .failure(let error):
@@ -138,7 +138,7 @@ final class CartService {
             return .failure(CartError(.internal, "the cart store failed; nothing was changed"))
         case .success(.array(let parts)) where parts.count == 4:
             let status = parts[0].stringValue ?? ""
-            let cart = parts[1].stringValue ?? ""
+            let cart = CartScriptCall.cart(fromReply: parts[1].stringValue ?? "")
             let code = parts[2].stringValue ?? ""
             if status == "ok" || (status == "dup" && code.isEmpty) { return .success(cart) }
             let message = parts[3].stringValue ?? ""

@@ -46,6 +46,13 @@ struct CatalogDomainTests {
         #expect(Array(clear.args[11...]) == ["", "0", "", "0", "0", "0"])
     }
 
+    @Test func theCartOfAReplyIsTakenOutOfTheEventAfterAChange() {
+        let cart = #"{"userId":"u","items":[{"bookId":"b","title":"x\",\"origin\":{\"","quantity":1}],"updatedAt":null}"#
+        let origin = #"{"requestId":"r\",\"origin\":{\"","connectionId":null,"via":"ws"}"#
+        #expect(CartScriptCall.cart(fromReply: #"{"type":"cart.updated","cart":"# + cart + #","origin":"# + origin + "}") == cart)
+        #expect(CartScriptCall.cart(fromReply: cart) == cart)
+    }
+
     @Test func rehydrationSendsFiveFieldsPerLineWithTheKnownStock() {
         let stored = CartSnapshot(userId: "u-42", version: CartVersion(epoch: 1, version: 4), totalCents: 500, updatedAt: nil, lines: [
             "b": CartLineState(quantity: 1, unitPriceCents: 300, title: "B"),
