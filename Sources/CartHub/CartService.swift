@@ -34,7 +34,30 @@ final class CartService {
 
     /// Completes with the cart snapshot (JSON) after the command, or the reason it was refused.
     func execute(_ command: CartCommand, userId: String, origin: Origin, now: Int64, _ completion: @escaping (Result<String, CartError>) -> Void) {
-        run(command, userId: userId, origin: origin, now: now, retries: Retries(), completion)
+        guard command == .get else {
+            run(command, userId: userId, origin: origin, now: now, retries: Retries(), completion)
+            return
+        }
+        let started = clock()
+        let meta = CartKeys(userId: userId, shards: configuration.shards).meta
+        redis.send(["HMGET", meta] + CartRead.fields) { [weak self] result in
+            guard let self else { return }
+            switch result {
+            case .success(.array(let values)):
+                if let cart = CartRead.snapshot(userId: userId, values: values.map(\.stringValue)) {
+                    latency.observe(milliseconds: (clock() - started) * 1000)
+                    completion(.success(cart))
+                } else {
+                    // No cart yet (perhaps one to restore) or a former layout: the script knows.
+                    run(command, userId: userId, origin: origin, now: now, retries: Retries(), completion)
+                }
+            case .failure:
+                completion(Self.outcome(result))
+            case .success(let other):
+                Log.error("HMGET of a cart returned an unexpected reply: \(other)")
+                completion(.failure(CartError(.internal, "unexpected reply from the cart store")))
+            }
+        }
     }
 
     /// What a command may still do once: restore its cart from Postgres, reload its book.

@@ -1,4 +1,7 @@
+import CartDomain
 import JSON
+import Persistence
+import Redis
 import Testing
 
 @Suite("Rooms across instances")
@@ -115,5 +118,63 @@ struct ConcurrencyTests {
         let cart = try sockets[0].call("cart.get")["data"]?["cart"]
         #expect(cart?["items"]?.arrayValue?.first?["quantity"] == 7)
         #expect(cart?["version"] == 7)
+    }
+}
+
+@Suite("Reading a cart")
+struct CartReadTests {
+    /// The cart as the script itself answers `get`.
+    private static func scriptGet(_ user: String) throws -> JSONValue {
+        let source = try LuaSource.read("cart.lua", directory: TestEnvironment.luaDirectory, withCartLibrary: true)
+        let call = CartScriptCall(command: .get, userId: user, requestId: "", connectionId: nil, via: "ws",
+                                  nowMs: 1_000, limits: CartLimits(), rememberedRequests: 32, book: nil, shards: 64)
+        let reply = try TestEnvironment.redis().command(["EVAL", source] + call.evalArguments)
+        let parts = try #require(reply.arrayValue, "\(reply)")
+        #expect(parts.first?.stringValue == "ok", "the script's get answered \(reply)")
+        return try JSONValue.parse(try #require(parts[1].stringValue))
+    }
+
+    @Test("cart.get, served from the meta hash without the script, answers what the script answers; a cart of a former layout and no cart at all fall back to it")
+    func getMatchesTheScript() throws {
+        let catalog = try TestCatalog("read", stocks: [1000, 1000, 1000])
+        let hub = try HubProcess()
+        let user = TestEnvironment.uniquePrefix("u")
+        let socket = try CartSocket(hub, user: user)
+        #expect(try socket.call("cart.get")["data"]?["cart"] == (try Self.scriptGet(user)), "no cart yet")
+
+        for (i, book) in catalog.books.enumerated() {
+            #expect(try socket.call("cart.add", ["bookId": .string(book.id), "quantity": .int(Int64(i + 1))]).isOK)
+        }
+        #expect(try socket.call("cart.remove", ["bookId": .string(catalog[1].id)]).isOK)
+        let served = try socket.call("cart.get")["data"]?["cart"]
+        #expect(served == (try Self.scriptGet(user)))
+        #expect(served?["version"]?.intValue == 4 && served?["items"]?.arrayValue?.count == 2, "\(served?.encoded ?? "")")
+
+        // Items written at another version than the cart's (a former layout): the script answers.
+        let meta = CartKeys(userId: user, shards: 64).meta
+        try TestEnvironment.redis().command(["HSET", meta, "iv", "0"])
+        #expect(try socket.call("cart.get")["data"]?["cart"] == served)
+    }
+
+    @Test("cart.get of a cart in Redis does not run the cart script (INFO commandstats of a private Redis)")
+    func getSkipsTheScript() throws {
+        let catalog = try TestCatalog("readfast", stocks: [1000])
+        let redis = try PrivateRedis()
+        defer { redis.kill() }
+        let hub = try HubProcess(environment: redis.hubEnvironment)
+        let socket = try CartSocket(hub, user: TestEnvironment.uniquePrefix("u"))
+        #expect(try socket.call("cart.add", ["bookId": .string(catalog[0].id), "quantity": 2]).isOK)
+        let connection = try BlockingRedisConnection(redis.configuration)
+        try connection.command(["CONFIG", "RESETSTAT"])
+        for _ in 0..<10 { #expect(try socket.call("cart.get").cartVersion == 1) }
+        let stats = try #require(connection.command(["INFO", "commandstats"]).stringValue)
+        func calls(_ command: String) -> Int {
+            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+                  let field = line.split(separator: ",").first, let value = field.split(separator: "=").last else { return 0 }
+            return Int(value) ?? 0
+        }
+        // The hub's own background commands may run a script now and then, never one per read.
+        #expect(calls("evalsha") + calls("eval") < 10, "\(stats)")
+        #expect(calls("hmget") >= 10, "\(stats)")
     }
 }
