@@ -68,7 +68,14 @@ final class RedisLoopAdapter {
         }
     }
 
-    fileprivate func polled(_ events: Int32) {
+    fileprivate func polled(_ status: Int32, _ events: Int32) {
+        var events = events
+        if status != 0 {
+            // libuv stopped the poll on a socket error (a refused connect, a reset): let
+            // hiredis read the error now, rather than a command deadline find it later.
+            armed = 0
+            events = Int32(UV_READABLE.rawValue)
+        }
         if context != nil, events & Int32(UV_READABLE.rawValue) != 0 { redisAsyncHandleRead(context) }
         if context != nil, events & Int32(UV_WRITABLE.rawValue) != 0 { write() }
     }
@@ -104,9 +111,8 @@ private func loopAdapter(of data: UnsafeMutableRawPointer?) -> RedisLoopAdapter 
 }
 
 private let pollCallback: @convention(c) (UnsafeMutablePointer<uv_poll_t>?, Int32, Int32) -> Void = { handle, status, events in
-    // As hiredis's adapter: a poll error is left to the next read or write to notice.
-    guard status == 0, let handle else { return }
-    loopAdapter(of: handle.pointee.data).polled(events)
+    guard let handle else { return }
+    loopAdapter(of: handle.pointee.data).polled(status, events)
 }
 
 private let flushCallback: @convention(c) (UnsafeMutablePointer<uv_prepare_t>?) -> Void = { handle in
