@@ -279,6 +279,13 @@ struct PersistenceTests {
         #expect(writes >= 1 && Double(writes) <= seconds + 2, "\(writes) transactions in \(seconds) s")
     }
 
+    @Test("the worker refuses a CARTHUB_WORKER_BATCH_INTERVAL that is not a duration of 0 to 1 s", arguments: ["2s", "-1", "soon"])
+    func badBatchInterval(_ value: String) throws {
+        let run = try runCLI(["worker"], environment: ["CARTHUB_WORKER_BATCH_INTERVAL": value])
+        #expect(run.status != 0, "\(value): \(run.output)")
+        #expect(run.output.contains("CARTHUB_WORKER_BATCH_INTERVAL") || run.output.contains("batch interval"), "\(value): \(run.output)")
+    }
+
     /// A fresh worker runs the missed daily reconciliation at once; wait for it so that it
     /// cannot copy carts before the stream does.
     static func waitForStartupReconciliation(_ worker: WorkerProcess) throws {
