@@ -54,12 +54,17 @@ public struct CartScriptCall: Sendable, Equatable {
     public static func cart(fromReply reply: String) -> String {
         let head = #"{"type":"cart.updated","cart":"#.utf8.count
         guard reply.hasPrefix(#"{"type":"cart.updated","cart":"#) else { return reply }
-        // The origin member is the event's last, so it is found from the end.
-        let bytes = Array(reply.utf8), marker = Array(#","origin":{"#.utf8)
-        var end = bytes.count - marker.count
-        while end > head, !bytes[end..<end + marker.count].elementsEqual(marker) { end -= 1 }
-        return end > head ? String(decoding: bytes[head..<end], as: UTF8.self) : reply
+        // The origin member is the event's last, so it is found from the end; read in
+        // place, as this runs for every change.
+        var reply = reply
+        return reply.withUTF8 { bytes in
+            var end = bytes.count - originMarker.count
+            while end > head, !bytes[end..<end + originMarker.count].elementsEqual(originMarker) { end -= 1 }
+            return end > head ? String(decoding: UnsafeBufferPointer(rebasing: bytes[head..<end]), as: UTF8.self) : String(decoding: bytes, as: UTF8.self)
+        }
     }
+
+    private static let originMarker = Array(#","origin":{"#.utf8)
 
     static func op(_ command: CartCommand) -> String {
         switch command {
