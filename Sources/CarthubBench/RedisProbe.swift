@@ -11,6 +11,11 @@ final class RedisProbe {
         case array([Value])
         case null
         case error(String)
+
+        /// A bulk or status string's text; nil for anything else.
+        var text: String? {
+            if case .string(let s) = self { s } else { nil }
+        }
     }
 
     struct ProbeError: Error, CustomStringConvertible { var description: String }
@@ -72,8 +77,16 @@ final class RedisProbe {
     deinit { Glibc.close(fd) }
 
     func command(_ args: [String]) throws -> Value {
-        var out = "*\(args.count)\r\n"
-        for arg in args { out += "$\(arg.utf8.count)\r\n\(arg)\r\n" }
+        try pipeline([args])[0]
+    }
+
+    /// Sends the commands at once, then reads their replies.
+    func pipeline(_ commands: [[String]]) throws -> [Value] {
+        var out = ""
+        for args in commands {
+            out += "*\(args.count)\r\n"
+            for arg in args { out += "$\(arg.utf8.count)\r\n\(arg)\r\n" }
+        }
         var bytes = Array(out.utf8)
         var sent = 0
         while sent < bytes.count {
@@ -82,7 +95,7 @@ final class RedisProbe {
             sent += n
         }
         bytes = []
-        return try readValue()
+        return try commands.map { _ in try readValue() }
     }
 
     /// HGETALL as a dictionary of integers (non-integer fields are left out).

@@ -45,7 +45,7 @@ final class CatalogSync {
         self.configuration = configuration
         self.lease = lease
         self.settings = settings
-        source = try LuaSource.read("catalog.lua", directory: configuration.luaDirectory, withCartLibrary: true)
+        source = try LuaSource.read("catalog.lua", directory: configuration.luaDirectory)
         holder = configuration.workerId + "-catalog"
     }
 
