@@ -70,7 +70,7 @@ let package = Package(
         .executableTarget(
             name: "carthub-bench",
             dependencies: [
-                "CLibUV", "EventLoop", "WebSocketClient", "Auth", "Diagnostics", "CartDomain",
+                "CLibUV", "EventLoop", "WebSocketClient", "Auth", "Diagnostics",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/CarthubBench"

@@ -1,12 +1,8 @@
 -- Every cart command of one user as one atomic step. Checks come before the first
 -- write (Redis has no rollback); a change bumps the version by exactly one, publishes
 -- the new cart on the user's room and appends its persistence job to the shard outbox.
--- Sent after lua/outcomes.lua (outcomeOf, rememberOutcome, outcomeBucket), lua/commit.lua
--- and lua/cartlib.lua (its locals: call, encode, int, encodeLine, lineCounts, linesOf,
--- itemsOf, snapshotJSON, publishUpdate, appendJob, ...), as one script. Hubs compute most
--- adds, quantity changes and removals themselves and send the result along (ARGV 18..):
--- lua/commit.lua commits it when the cart is still the one it was computed from; this part
--- runs when there is none or it could not be committed, and decides.
+-- Loaded after lua/cartlib.lua (its locals: call, encode, int, encodeLine, lineCounts, linesOf,
+-- itemsOf, snapshotJSON, publishUpdate, appendJob, ...).
 --
 -- Each redis.call costs about a microsecond of Lua<->Redis conversion on top of the
 -- command, and every string Lua builds costs per byte, so a command reads the cart in one
@@ -32,19 +28,19 @@
 --         other key, so they live in the same slot; non-cluster Redis does not check
 --         declarations, and Redis Cluster routes by slot, which they share.
 --       Derived the same way: KEYS[1] .. ":requests", the outcomes of the last ARGV[11]
---         request ids (see lua/outcomes.lua). A hash of their own keeps the meta hash small.
+--         request ids: "r:" .. requestId -> bucket ("0" or "1", see remember()) .. its
+--         number .. "\t" .. "ok" or "err\tCODE\tmessage", and qn how many ids were ever
+--         remembered (the next one's number). A hash of their own keeps the meta hash small.
 -- ARGV: 1 op (get|add|set|remove|clear|rehydrate|deduct), 2 userId, 3 requestId, 4 connectionId
 --       ("" = none), 5 via, 6 now (ms), 7 now (ISO 8601), 8 room channel, 9 max lines,
 --       10 max quantity, 11 request ids remembered, 12 bookId, 13 quantity, 14 title,
 --       15 unit price (cents), 16 stock, 17 the book's catalog revision the hub priced with
---       add, set, remove: 18.. the change the hub computed, if any (see lua/commit.lua)
 --       deduct (an order was paid: its quantities leave the cart, lines added since stay):
 --       18.. pairs bookId, quantity; one version bump for all lines, one job (op "several")
 --       rehydrate: 12 version, 13 total (cents), 14 updatedAt (ISO or ""), then 5 per
 --       line: bookId, quantity, unit price, title, stock ("" = unknown)
 --       (CartScriptCall in CartDomain lays these out.)
--- Returns {status, cart JSON, error code, error message}; status is "committed" (the
--- hub's change as it computed it: no cart JSON), "ok", "err",
+-- Returns {status, cart JSON, error code, error message}; status is "ok", "err",
 -- "dup" (a repeated requestId: code "" means it had succeeded), "stale" (add/set priced
 -- from an older catalog revision than the walk already took into this shard: nothing
 -- written; the caller reloads the book and retries), or "missing": the cart is not in
@@ -105,8 +101,12 @@ end
 -- The request's outcome if it is one of the last keep ids. A cart of the former layout
 -- may also have one in its meta, in a ring of keep slots q0.. (remember() moves them).
 local requestsKey, keep = KEYS[1] .. ':requests', tonumber(ARGV[11])
-local n, prior = outcomeOf(requestsKey, keep, requestId)
-if prior == nil and legacy then
+local requests = call('HMGET', requestsKey, 'qn', 'r:' .. requestId)
+local n, prior = tonumber(requests[1]), requests[2]
+if prior then
+  local number, outcome = match(prior, '^%d(%d+)\t(.*)$')
+  prior = tonumber(number) >= n - keep and outcome
+elseif legacy then
   -- Numbering goes on from the ring's if this hash has none yet.
   local ring = call('HMGET', KEYS[1], 'qn', 'r:' .. requestId)
   n, prior = n or tonumber(ring[1]), ring[2]
@@ -126,10 +126,25 @@ if op == 'add' or op == 'set' then
   end
 end
 
--- Remembers this request's outcome as number n (lua/outcomes.lua); a cart of the former
--- layout moves to this one.
+-- Remembers this request's outcome as number n. Its field also holds its bucket, "0" or
+-- "1" as floor(number / keep) is even or odd: before a bucket takes new ids, those it held
+-- (all older than the last keep) are dropped at once, so a command looks up one field,
+-- reads no ring slot and deletes nothing most of the time. Small writes: every write is
+-- also appended to the AOF.
+local function bucketOf(number)
+  return number % (2 * keep) < keep and '0' or '1'
+end
+
 local function remember(outcome)
-  rememberOutcome(requestsKey, keep, n, requestId, outcome)
+  local bucket = bucketOf(n)
+  if n % keep == 0 and n >= keep then
+    local fields, old = call('HGETALL', requestsKey), {}
+    for i = 1, #fields, 2 do
+      if sub(fields[i], 1, 2) == 'r:' and sub(fields[i + 1], 1, 1) == bucket then old[#old + 1] = fields[i] end
+    end
+    if #old > 0 then call('HDEL', requestsKey, unpack(old)) end
+  end
+  call('HSET', requestsKey, 'r:' .. requestId, bucket .. n .. '\t' .. outcome, 'qn', n + 1)
   if legacy then
     -- The former layout's ring moves here, each id as old as it is there: slot s held the
     -- id numbered qn - 1 - (qn - 1 - s) % keep.
@@ -148,7 +163,7 @@ local function remember(outcome)
       local id = match(fields[i], '^r:(.*)$')
       local number = id and numbers[id]
       if number then
-        moved[#moved + 1], moved[#moved + 2] = fields[i], outcomeBucket(number, keep) .. number .. '\t' .. fields[i + 1]
+        moved[#moved + 1], moved[#moved + 2] = fields[i], bucketOf(number) .. number .. '\t' .. fields[i + 1]
       end
       if id then old[#old + 1] = fields[i] end
     end

@@ -1,7 +1,8 @@
+#!lua
 -- Shared by cart.lua and catalog.lua. Redis scripts cannot load modules, so every
--- loader (LuaSource, scripts/bench.sh) sends this file in front of the script, as one
--- source: both scripts write lines, snapshots, events and persistence jobs the same way,
--- byte for byte (and CartChange in CartDomain as they do).
+-- loader (CartScript, CatalogScript, scripts/bench.sh) sends this file followed by
+-- the script, as one source: both scripts write lines, snapshots, events and
+-- persistence jobs the same way, byte for byte.
 --
 -- What a call costs is mostly the strings Lua creates (each is hashed, copied and later
 -- garbage collected, about 1.5 ns per byte) and the C functions it calls, so: no

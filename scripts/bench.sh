@@ -11,9 +11,7 @@
 # release, migrates, imports scripts/demo-catalog.json with every stock raised to
 # 1,000,000, starts release hubs on fixed ports and one persistence worker, and runs:
 #
-#   script      the cart script alone on a 5-line cart (INFO commandstats): a change a hub
-#               computed (carthub-bench --script-changes), and redis-benchmark EVALSHA of
-#               lua/cart.lua deciding a setQuantity, a get, and `return 1`
+#   script      redis-benchmark: EVALSHA of lua/cart.lua on a 5-line cart (INFO commandstats)
 #   idle        10,000 idle sockets on a fresh hub: RSS growth per socket
 #   closed-1hub closed loop, 1,000 sockets (500 users x 2 devices), one hub
 #   closed-2hub the same over two hubs
@@ -289,10 +287,9 @@ if wants script; then
     # Its keys use their own hash tag, so no worker reads its outbox stream;
     # a subscriber on the room makes PUBLISH deliver as it does to a hub.
     wait_quiet
-    note "scenario script: the cart script alone (carthub-bench --script-changes, redis-benchmark)"
-    # The hubs send lua/outcomes.lua, lua/commit.lua and lua/cartlib.lua in front of
-    # lua/cart.lua (see LuaSource).
-    sha=$(redis_cli script load "$(for f in outcomes commit cartlib cart; do cat "lua/$f.lua"; echo; done)")
+    note "scenario script: redis-benchmark EVALSHA lua/cart.lua"
+    # The hubs send lua/cartlib.lua in front of lua/cart.lua (see LuaSource).
+    sha=$(redis_cli script load "$(cat lua/cartlib.lua; echo; cat lua/cart.lua)")
     trivial=$(redis_cli script load "return 1")
     tag="{s:bench}"
     user="bench-script"
@@ -323,11 +320,6 @@ if wants script; then
             >"$TMP/script.$name.csv" 2>/dev/null || die "redis-benchmark failed"
         redis_cli info commandstats >"$TMP/script.$name.commandstats"
     }
-    # A change as hubs send most of them: computed by the hub, committed by lua/commit.lua.
-    redis_cli config resetstat >/dev/null
-    REDIS_URL="redis://:$REDIS_PASS@127.0.0.1:$REDIS_PORT" "$BENCH" --script-changes 100000 --script-sha "$sha" ||
-        die "carthub-bench --script-changes failed"
-    redis_cli info commandstats >"$TMP/script.commit.commandstats"
     script_run set "$sha" set bk-0003 3 100000
     script_run get "$sha" get "" 0 100000
     script_run trivial "$trivial" set bk-0003 3 100000

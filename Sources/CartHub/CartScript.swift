@@ -3,16 +3,16 @@ import Foundation
 import Persistence
 import Redis
 
-/// A Redis script run by SHA: `lua/cart.lua` by default, or another one such as
-/// `lua/stock.lua`, each with the libraries it needs (LuaSource). The SHA is learned with SCRIPT LOAD on every
+/// A Redis script run by SHA: `lua/cart.lua` (after `lua/cartlib.lua`) by default, or
+/// another one such as `lua/stock.lua`. The SHA is learned with SCRIPT LOAD on every
 /// (re)connect; a NOSCRIPT reply (e.g. after SCRIPT FLUSH) falls back to EVAL with
 /// the source, which also caches it again.
 final class CartScript {
     let source: String
     private var sha: String?
 
-    init(directory: String, name: String = "cart.lua") throws {
-        source = try LuaSource.read(name, directory: directory)
+    init(directory: String, name: String = "cart.lua", withCartLibrary: Bool = true) throws {
+        source = try LuaSource.read(name, directory: directory, withCartLibrary: withCartLibrary)
     }
 
     func load(on redis: RedisConnection) {

@@ -3,28 +3,23 @@ import Diagnostics
 import Redis
 import Storage
 
-/// Runs cart commands through the cart script; every transport (socket, REST) comes
-/// here. A change to a cart whose room on this hub saw it is computed here (CartChange)
-/// and sent along, for the script to commit as it is if the cart has not moved on.
+/// Runs cart commands through the cart script; every transport (socket, REST) comes here.
 final class CartService {
     let redis: RedisConnection
     let script: CartScript
     let catalog: CatalogCache
     let configuration: HubConfiguration
     let database: DatabaseThread
-    /// Time from sending a cart script to its answer.
+    /// Time from sending the cart script to its answer.
     private(set) var latency = LatencyHistogram()
-    /// Changes computed here: committed as computed, or decided by the rest of the script
-    /// (the cart had moved on, a repeated request, a re-priced book).
-    private(set) var commits: (committed: Int64, recomputed: Int64) = (0, 0)
     let clock: () -> Double
     /// Users whose cart is being loaded from Postgres, with the commands waiting for it.
     private var rehydrating: [String: [(CartError?) -> Void]] = [:]
 
-    init(redis: RedisConnection, catalog: CatalogCache, database: DatabaseThread, configuration: HubConfiguration, clock: @escaping () -> Double) throws {
+    init(redis: RedisConnection, script: CartScript, catalog: CatalogCache, database: DatabaseThread, configuration: HubConfiguration, clock: @escaping () -> Double) {
         self.clock = clock
         self.redis = redis
-        script = try CartScript(directory: configuration.luaDirectory)
+        self.script = script
         self.catalog = catalog
         self.database = database
         self.configuration = configuration
@@ -37,11 +32,10 @@ final class CartService {
         var via: String
     }
 
-    /// Completes with the cart snapshot (JSON) after the command, or the reason it was
-    /// refused. `room`: the user's room on this hub, which learns the cart.
-    func execute(_ command: CartCommand, userId: String, origin: Origin, now: Int64, room: Room? = nil, _ completion: @escaping (Result<String, CartError>) -> Void) {
+    /// Completes with the cart snapshot (JSON) after the command, or the reason it was refused.
+    func execute(_ command: CartCommand, userId: String, origin: Origin, now: Int64, _ completion: @escaping (Result<String, CartError>) -> Void) {
         guard command == .get else {
-            run(command, userId: userId, origin: origin, now: now, room: room, retries: Retries(), completion)
+            run(command, userId: userId, origin: origin, now: now, retries: Retries(), completion)
             return
         }
         let started = clock()
@@ -50,13 +44,12 @@ final class CartService {
             guard let self else { return }
             switch result {
             case .success(.array(let values)):
-                if let state = CartRead.state(values: values.map(\.stringValue)) {
+                if let cart = CartRead.snapshot(userId: userId, values: values.map(\.stringValue)) {
                     latency.observe(milliseconds: (clock() - started) * 1000)
-                    room?.learn(state)
-                    completion(.success(state.snapshot(userId: userId)))
+                    completion(.success(cart))
                 } else {
                     // No cart yet (perhaps one to restore) or a former layout: the script knows.
-                    run(command, userId: userId, origin: origin, now: now, room: room, retries: Retries(), completion)
+                    run(command, userId: userId, origin: origin, now: now, retries: Retries(), completion)
                 }
             case .failure:
                 completion(Self.outcome(result))
@@ -73,7 +66,7 @@ final class CartService {
         var reloadBook = true
     }
 
-    private func run(_ command: CartCommand, userId: String, origin: Origin, now: Int64, room: Room?, retries: Retries, _ completion: @escaping (Result<String, CartError>) -> Void) {
+    private func run(_ command: CartCommand, userId: String, origin: Origin, now: Int64, retries: Retries, _ completion: @escaping (Result<String, CartError>) -> Void) {
         var book: Book?
         switch command {
         case .add(let id, _), .setQuantity(let id, _):
@@ -89,32 +82,15 @@ final class CartService {
         case .get, .remove, .clear, .deduct:
             break
         }
-        var call = CartScriptCall(command: command, userId: userId, requestId: origin.requestId, connectionId: origin.connectionId, via: origin.via,
+        let call = CartScriptCall(command: command, userId: userId, requestId: origin.requestId, connectionId: origin.connectionId, via: origin.via,
                                   nowMs: now, limits: configuration.limits, rememberedRequests: configuration.rememberedRequests, book: book,
                                   shards: configuration.shards)
-        // The change computed here from the cart the room last saw, for the script to
-        // commit if the cart is still that one (lua/commit.lua).
-        let change = room?.cart.flatMap {
-            CartChange(command: command, from: $0, userId: userId, requestId: origin.requestId, connectionId: origin.connectionId,
-                       via: origin.via, nowMs: now, limits: configuration.limits, book: book)
-        }
-        if let change { call.args += change.args }
         let started = clock()
         script.run(on: redis, keys: call.keys, args: call.args) { [weak self] result in
             guard let self else { return }
             latency.observe(milliseconds: (clock() - started) * 1000)
-            let status = result.scriptStatus
-            if let change {
-                if status == "committed" { commits.committed += 1 } else { commits.recomputed += 1 }
-            }
-            if status == "committed", let change {
-                room?.learn(change.state)
-                return completion(.success(change.cart))
-            }
-            guard status == "missing" || status == "stale" else {
-                let outcome = Self.outcome(result)
-                if let room, case .success(let cart) = outcome, let state = CartState(snapshot: cart) { room.learn(state) }
-                completion(outcome)
+            guard case .success(.array(let parts)) = result, let status = parts.first?.stringValue, status == "missing" || status == "stale" else {
+                completion(Self.outcome(result))
                 return
             }
             var retries = retries
@@ -127,7 +103,7 @@ final class CartService {
                 }
                 retries.reloadBook = false
                 catalog.refresh(id) { [weak self] in
-                    self?.run(command, userId: userId, origin: origin, now: now, room: room, retries: retries, completion)
+                    self?.run(command, userId: userId, origin: origin, now: now, retries: retries, completion)
                 }
                 return
             }
@@ -139,7 +115,7 @@ final class CartService {
             rehydrate(userId) { [weak self] error in
                 guard let self else { return }
                 if let error { return completion(.failure(error)) }
-                run(command, userId: userId, origin: origin, now: now, room: room, retries: retries, completion)
+                run(command, userId: userId, origin: origin, now: now, retries: retries, completion)
             }
         }
     }
@@ -194,13 +170,5 @@ final class CartService {
             Log.error("cart script returned an unexpected reply: \(other)")
             return .failure(CartError(.internal, "unexpected reply from the cart store"))
         }
-    }
-}
-
-private extension Result<RedisValue, RedisError> {
-    /// The cart script's status, the first element of its answer.
-    var scriptStatus: String? {
-        guard case .success(.array(let parts)) = self else { return nil }
-        return parts.first?.stringValue
     }
 }

@@ -68,7 +68,7 @@ extension Hub {
             requestId = "rest-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
         }
         let origin = CartService.Origin(requestId: requestId, connectionId: nil, via: "rest")
-        carts.execute(command, userId: claims.subject, origin: origin, now: wallClockMilliseconds(), room: rooms[claims.subject]) { [weak self] result in
+        carts.execute(command, userId: claims.subject, origin: origin, now: wallClockMilliseconds()) { [weak self] result in
             switch result {
             case .success(let cart):
                 self?.countCommand(command.type, "ok")

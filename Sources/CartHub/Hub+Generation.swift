@@ -54,7 +54,7 @@ extension Hub {
         }
         guard let previous = generation, previous != value else { return }
         Log.warning("Redis generation changed (\(previous) → \(value)); resending every cart")
-        carts.script.load(on: redis)
+        script.load(on: redis)
         for room in rooms.values where room.subscribed {
             for session in room.sessions { greet(session) }
         }

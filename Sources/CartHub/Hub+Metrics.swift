@@ -33,9 +33,6 @@ extension Hub {
                        return ("type=\"\(parts[0])\",result=\"\(parts.count > 1 ? parts[1] : "")\"", String(value))
                    })
         out.histogram("carthub_redis_command_seconds", "Cart script round trips from this hub.", carts.latency)
-        out.metric("carthub_cart_commits_total", "counter",
-                   "Cart changes this hub computed itself, by whether the cart script committed them as computed or decided them itself (the cart had moved on).",
-                   [("result=\"committed\"", String(carts.commits.committed)), ("result=\"recomputed\"", String(carts.commits.recomputed))])
         let queries = PersistenceMetrics.queries(shards: configuration.shards)
         var replies = [RedisValue](repeating: .null, count: queries.count)
         var left = queries.count

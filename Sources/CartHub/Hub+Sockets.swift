@@ -102,7 +102,7 @@ extension Hub: WebSocketServerDelegate {
         }
         switch request.command {
         case .cart(let command):
-            carts.execute(command, userId: client.userId, origin: origin, now: wallClockMilliseconds(), room: rooms[client.userId]) { finish($0.map { #"{"cart":"# + $0 + "}" }) }
+            carts.execute(command, userId: client.userId, origin: origin, now: wallClockMilliseconds()) { finish($0.map { #"{"cart":"# + $0 + "}" }) }
         case .order(let command):
             orders.perform(command, userId: client.userId, origin: origin, now: wallClockMilliseconds(), finish)
         }

@@ -21,6 +21,7 @@ public final class Hub {
     /// Password hashing, off the loop and off the database thread.
     let passwords: BlockingWorkers
     let carts: CartService
+    let script: CartScript
     /// `lua/stock.lua` on the loop, and the same script for the blocking rebuild.
     let stockScript: CartScript
     let stockRebuildScript: StockScript
@@ -62,7 +63,8 @@ public final class Hub {
         openAPIDocument = try OpenAPIDocument.load()
         web = try WebAssets.load()
         instanceId = String(UInt64.random(in: 0..<(1 << 40)), radix: 36)
-        stockScript = try CartScript(directory: configuration.luaDirectory, name: "stock.lua")
+        script = try CartScript(directory: configuration.luaDirectory)
+        stockScript = try CartScript(directory: configuration.luaDirectory, name: "stock.lua", withCartLibrary: false)
         stockRebuildScript = try StockScript(directory: configuration.luaDirectory)
         leaseScript = try LeaseScript(directory: configuration.luaDirectory)
         redis = RedisConnection(loop: loop, configuration: configuration.redis, name: "carthub-\(instanceId)-cmd", commandTimeout: configuration.redisTimeout)
@@ -71,7 +73,7 @@ public final class Hub {
         passwords = BlockingWorkers(loop: loop, threads: configuration.passwordHashThreads, capacity: configuration.passwordHashQueue)
         catalog = CatalogCache(loop: loop, database: database)
         let loop = loop
-        carts = try CartService(redis: redis, catalog: catalog, database: database, configuration: configuration, clock: { loop.preciseNow })
+        carts = CartService(redis: redis, script: script, catalog: catalog, database: database, configuration: configuration, clock: { loop.preciseNow })
         orders = OrderService(redis: redis, stock: stockScript, carts: carts, catalog: catalog, database: database, configuration: configuration)
         orders.generation = { [unowned self] in generation }
     }
@@ -80,7 +82,7 @@ public final class Hub {
     /// Redis answers and the catalog is loaded, so no client meets a half-started hub.
     public func run() throws {
         redis.onReady = { [unowned self] in
-            carts.script.load(on: redis)
+            script.load(on: redis)
             stockScript.load(on: redis)
             checkGeneration()
         }
@@ -171,7 +173,6 @@ public final class Hub {
         } else if channel == AuthKeys.revokedChannel {
             revocationAnnounced(payload)
         } else if channel.hasPrefix(CartKeys.channel(userId: "")), let room = rooms[String(channel.dropFirst(CartKeys.channel(userId: "").count))] {
-            if let state = CartState(snapshot: CartScriptCall.cart(fromReply: payload)) { room.learn(state) }
             for session in room.sessions where client(session).greeted { session.send(payload) }
         }
     }
@@ -179,7 +180,7 @@ public final class Hub {
     /// Sends the cart: `hello` to a new socket, a `resync` update to one that was greeted before.
     func greet(_ session: WebSocketSession) {
         let client = client(session)
-        carts.execute(.get, userId: client.userId, origin: .init(requestId: "", connectionId: nil, via: "resync"), now: wallClockMilliseconds(), room: rooms[client.userId]) { [weak self, weak session] result in
+        carts.execute(.get, userId: client.userId, origin: .init(requestId: "", connectionId: nil, via: "resync"), now: wallClockMilliseconds()) { [weak self, weak session] result in
             guard let self, let session, session.isOpen else { return }
             switch result {
             case .success(let cart):

@@ -1,5 +1,4 @@
 import ArgumentParser
-import CartDomain
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -62,14 +61,6 @@ struct CarthubBench: ParsableCommand {
     @Option(name: .customLong("persistence-drain"), help: "Seconds to wait for the worker to catch up after the load.")
     var persistenceDrain: Double = 30
 
-    @Option(name: .customLong("script-changes"), help: """
-        No sockets: send N changes straight to the cart script loaded as --script-sha, as a hub \
-        sends a change it computed, on the 5-line cart of user bench-script (keys tagged {s:bench}) \
-        that scripts/bench.sh builds; --redis-url or REDIS_URL.
-        """)
-    var scriptChanges: Int?
-    @Option(name: .customLong("script-sha"), help: "SHA of the cart script for --script-changes.") var scriptSHA: String?
-
     @Option(name: .customLong("hub-pid"), help: "Hub process to watch (repeatable; default: every running `carthub serve`).")
     var hubPids: [Int32] = []
     @Option(name: .customLong("watch"), help: "NAME=PID: also report the CPU of PID and its descendants as NAME (repeatable; e.g. redis=123).")
@@ -84,15 +75,6 @@ struct CarthubBench: ParsableCommand {
     @Flag(help: "No progress line on stderr.") var quiet = false
 
     func run() throws {
-        if let scriptChanges {
-            guard scriptChanges >= 1, let sha = scriptSHA, let url = redisURL ?? env("REDIS_URL") else {
-                throw ValidationError("--script-changes N (≥ 1) needs --script-sha and --redis-url or REDIS_URL")
-            }
-            // The line scripts/bench.sh's cart holds, priced as its cart.lua rows price it.
-            let book = Book(id: "bk-0003", title: "War and Peace", author: "", priceCents: 2499, stock: 1_000_000)
-            try ScriptChanges.run(redis: RedisProbe(url: url), sha: sha, userId: "bench-script", tag: "{s:bench}", book: book, changes: scriptChanges)
-            return
-        }
         let settings: Settings
         do {
             settings = try makeSettings()

@@ -11,11 +11,6 @@ final class RedisProbe {
         case array([Value])
         case null
         case error(String)
-
-        /// A bulk or status string's text; nil for anything else.
-        var text: String? {
-            if case .string(let s) = self { s } else { nil }
-        }
     }
 
     struct ProbeError: Error, CustomStringConvertible { var description: String }
@@ -77,16 +72,8 @@ final class RedisProbe {
     deinit { Glibc.close(fd) }
 
     func command(_ args: [String]) throws -> Value {
-        try pipeline([args])[0]
-    }
-
-    /// Sends the commands at once, then reads their replies.
-    func pipeline(_ commands: [[String]]) throws -> [Value] {
-        var out = ""
-        for args in commands {
-            out += "*\(args.count)\r\n"
-            for arg in args { out += "$\(arg.utf8.count)\r\n\(arg)\r\n" }
-        }
+        var out = "*\(args.count)\r\n"
+        for arg in args { out += "$\(arg.utf8.count)\r\n\(arg)\r\n" }
         var bytes = Array(out.utf8)
         var sent = 0
         while sent < bytes.count {
@@ -95,7 +82,7 @@ final class RedisProbe {
             sent += n
         }
         bytes = []
-        return try commands.map { _ in try readValue() }
+        return try readValue()
     }
 
     /// HGETALL as a dictionary of integers (non-integer fields are left out).

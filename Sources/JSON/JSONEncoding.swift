@@ -51,18 +51,11 @@ public enum JSONString {
         return out
     }
 
-    /// How a string literal is escaped.
-    public enum Escaping: Sendable {
-        /// `"`, `\`, control characters, and U+2028/U+2029 (line terminators in
-        /// JavaScript source, so output stays safe to embed in a script).
-        case standard
-        /// What Redis's Lua `cjson.encode` writes: `"`, `\`, `/`, control characters and
-        /// DEL, so that a hub and a script write the same cart byte for byte.
-        case redisLua
-    }
-
-    /// Appends `string` as a JSON string literal; all but the escaped characters is raw UTF-8.
-    public static func appendQuoted(_ string: String, to out: inout String, escaping: Escaping = .standard) {
+    /// Appends `string` as a JSON string literal.
+    ///
+    /// Escapes `"`, `\`, control characters, and U+2028/U+2029 (line terminators in
+    /// JavaScript source, so output stays safe to embed in a script); all else is raw UTF-8.
+    public static func appendQuoted(_ string: String, to out: inout String) {
         out += "\""
         let utf8 = string.utf8
         var runStart = utf8.startIndex
@@ -80,9 +73,7 @@ public enum JSONString {
             case 0x08: escape = "\\b"
             case 0x0C: escape = "\\f"
             case 0..<0x20: escape = "\\u00" + hexByte(byte)
-            case UInt8(ascii: "/") where escaping == .redisLua: escape = "\\/"
-            case 0x7F where escaping == .redisLua: escape = "\\u007f"
-            case 0xE2 where escaping == .standard:
+            case 0xE2:
                 // U+2028 is E2 80 A8 and U+2029 is E2 80 A9.
                 let third = next == utf8.endIndex ? next : utf8.index(after: next)
                 if third != utf8.endIndex, utf8[next] == 0x80, utf8[third] & 0xFE == 0xA8 {

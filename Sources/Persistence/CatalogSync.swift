@@ -45,7 +45,7 @@ final class CatalogSync {
         self.configuration = configuration
         self.lease = lease
         self.settings = settings
-        source = try LuaSource.read("catalog.lua", directory: configuration.luaDirectory)
+        source = try LuaSource.read("catalog.lua", directory: configuration.luaDirectory, withCartLibrary: true)
         holder = configuration.workerId + "-catalog"
     }
 

@@ -241,7 +241,7 @@ struct CatalogChangeTests {
         // The script itself refuses a write priced from an older revision, before any write.
         let newcomer = TestEnvironment.uniquePrefix("newcomer")
         let redis = try world.stack.redisConnection()
-        let source = try LuaSource.read("cart.lua", directory: TestEnvironment.luaDirectory)
+        let source = try LuaSource.read("cart.lua", directory: TestEnvironment.luaDirectory, withCartLibrary: true)
         var old = book
         old.revision = changed.revision - 1
         let call = CartScriptCall(command: .add(bookId: book.id, quantity: 1), userId: newcomer, requestId: "r-stale", connectionId: nil, via: "ws",
@@ -292,7 +292,7 @@ struct CatalogChangeTests {
         let world = try World(stocks: [1_000_000, 100])
         let book = try #require(try CatalogStore.load(world.stack.postgres.connect(), id: world.catalog[0].id)).book
         let redis = try world.stack.redisConnection()
-        let source = try LuaSource.read("cart.lua", directory: TestEnvironment.luaDirectory)
+        let source = try LuaSource.read("cart.lua", directory: TestEnvironment.luaDirectory, withCartLibrary: true)
         let sha = try #require(try redis.command(["SCRIPT", "LOAD", source]).stringValue)
         let prefix = TestEnvironment.uniquePrefix("bulk")
         let users = (0..<3_000).map { "\(prefix)-\($0)" }

@@ -125,7 +125,7 @@ struct ConcurrencyTests {
 struct CartReadTests {
     /// The cart as the script itself answers `get`.
     private static func scriptGet(_ user: String) throws -> JSONValue {
-        let source = try LuaSource.read("cart.lua", directory: TestEnvironment.luaDirectory)
+        let source = try LuaSource.read("cart.lua", directory: TestEnvironment.luaDirectory, withCartLibrary: true)
         let call = CartScriptCall(command: .get, userId: user, requestId: "", connectionId: nil, via: "ws",
                                   nowMs: 1_000, limits: CartLimits(), rememberedRequests: 32, book: nil, shards: 64)
         let reply = try TestEnvironment.redis().command(["EVAL", source] + call.evalArguments)
