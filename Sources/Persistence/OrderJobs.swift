@@ -23,6 +23,7 @@ import Storage
 final class OrderJobs {
     let configuration: WorkerConfiguration
     let lease: LeaseScript
+    let consumers: ConsumerScript
     let script: StockScript
     private let holder: String
     private var holding = false
@@ -36,9 +37,10 @@ final class OrderJobs {
     /// A reservation this old without an order is an orphan (a hub died before writing it).
     static let orphanAgeMs: Int64 = 60_000
 
-    init(configuration: WorkerConfiguration, lease: LeaseScript) throws {
+    init(configuration: WorkerConfiguration, lease: LeaseScript, consumers: ConsumerScript) throws {
         self.configuration = configuration
         self.lease = lease
+        self.consumers = consumers
         script = try StockScript(directory: configuration.luaDirectory)
         holder = configuration.workerId + "-orders"
     }
@@ -112,7 +114,7 @@ final class OrderJobs {
             groupReady = true
         }
         // Our own unacknowledged entries first (a failed round), then new ones; now and then
-        // the entries of a worker that died holding them.
+        // the entries of a worker that died holding them, and the consumers left with none.
         var entries = try read(redis, from: "0")
         if entries.isEmpty { entries = try read(redis, from: ">") }
         if entries.isEmpty, now - lastClaim >= 5 {
@@ -120,6 +122,7 @@ final class OrderJobs {
             let reply = try redis.command(["XAUTOCLAIM", StockKeys.jobs, StockKeys.jobsGroup, configuration.workerId, String(Self.claimIdleMs), "0-0",
                                            "COUNT", String(Self.batch)])
             entries = reply.arrayValue.flatMap { $0.count >= 2 ? Self.parse($0[1]) : nil } ?? []
+            try consumers.deleteIdle(redis, stream: StockKeys.jobs, group: StockKeys.jobsGroup, keeping: configuration.workerId)
         }
         for (id, fields) in entries {
             try handle(fields, redis: redis, postgres: postgres(), metrics: &metrics)

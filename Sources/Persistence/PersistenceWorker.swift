@@ -17,6 +17,7 @@ import Storage
 public final class PersistenceWorker {
     let configuration: WorkerConfiguration
     let lease: LeaseScript
+    let consumers: ConsumerScript
     /// Walks catalog changes into carts (while this worker holds the catalog sync lease).
     let catalogSync: CatalogSync
     /// Keeps the stock and runs the order jobs (expiry, recovery).
@@ -36,8 +37,9 @@ public final class PersistenceWorker {
     public init(configuration: WorkerConfiguration) throws {
         self.configuration = configuration
         lease = try LeaseScript(directory: configuration.luaDirectory)
+        consumers = try ConsumerScript(directory: configuration.luaDirectory)
         catalogSync = try CatalogSync(configuration: configuration, lease: lease)
-        orderJobs = try OrderJobs(configuration: configuration, lease: lease)
+        orderJobs = try OrderJobs(configuration: configuration, lease: lease, consumers: consumers)
         connections = WorkerConnections(configuration: configuration)
     }
 
@@ -295,7 +297,8 @@ public final class PersistenceWorker {
         }
     }
 
-    /// Ensures the consumer group and takes over every pending entry of earlier owners.
+    /// Ensures the consumer group, takes over every pending entry of earlier owners and
+    /// deletes their consumers.
     private func setUp(_ shard: Int) throws {
         let redis = try redis()
         let stream = CartKeys.outbox(shard: shard)
@@ -316,6 +319,8 @@ public final class PersistenceWorker {
         backlog[shard, default: []] += claimed.filter { !known.contains($0.id) }
         backlog[shard]?.sort { Self.streamOrder($0.id, $1.id) }
         if !claimed.isEmpty { Log.info("worker: took over shard \(shard) with \(claimed.count) pending entries") }
+        let removed = try consumers.deleteIdle(redis, stream: stream, group: CartKeys.persistGroup, keeping: configuration.workerId)
+        if removed > 0 { Log.info("worker: removed \(removed) consumer(s) of stopped workers from shard \(shard)") }
     }
 
     private func drop(_ shard: Int) {

@@ -95,7 +95,7 @@ struct PersistenceTests {
         _ = worker
     }
 
-    @Test("two workers SIGKILLed again and again under load: nothing lost, no full sync from reordering")
+    @Test("two workers SIGKILLed again and again under load: nothing lost, no full sync from reordering, no consumer of a killed worker left")
     func workersKilledUnderLoad() throws {
         let stack = try Stack()
         let catalog = try TestCatalog(stocks: [1000, 1000, 1000, 1000, 1000], database: stack.postgres.connect())
@@ -103,7 +103,13 @@ struct PersistenceTests {
         environment["CARTHUB_LEASE_MS"] = "1500"
         environment["CARTHUB_WORKER_BATCH"] = "20"
         let hub = try HubProcess(environment: environment)
-        var workers = [try WorkerProcess(environment: environment), try WorkerProcess(environment: environment)]
+        func worker(_ id: String) throws -> WorkerProcess {
+            var named = environment
+            named["CARTHUB_WORKER_ID"] = id
+            return try WorkerProcess(environment: named)
+        }
+        var ids = ["w-a0", "w-b0"]
+        var workers = try ids.map(worker)
         let users = (0..<30).map { _ in TestEnvironment.uniquePrefix("kill") }
         let sockets = try users.map { try CartSocket(hub, user: $0) }
 
@@ -113,11 +119,28 @@ struct PersistenceTests {
             usleep(150_000)
             workers[round % 2].signal(SIGKILL)
             _ = workers[round % 2].waitForExit(timeout: 5)
-            workers[round % 2] = try WorkerProcess(environment: environment)
+            ids[round % 2] = "w-\(round % 2 == 0 ? "a" : "b")\(round + 1)"
+            workers[round % 2] = try worker(ids[round % 2])
         }
         try stack.waitForConvergence(users, within: 20)
         #expect(try stack.metric("full_syncs") == 0, "a version gap means entries were applied out of order")
         #expect(try stack.metric("dead_lettered") == 0)
+
+        // The killed workers' consumers are gone from every group their successors took over.
+        let redis = try stack.redisConnection()
+        let groups = (0..<64).map { (CartKeys.outbox(shard: $0), CartKeys.persistGroup) } + [(StockKeys.jobs, StockKeys.jobsGroup)]
+        let left = try eventually(within: 15, "only the live workers \(ids) in the stream groups") { () -> [String]? in
+            var names: [String] = []
+            for (stream, group) in groups {
+                for consumer in try redis.command(["XINFO", "CONSUMERS", stream, group]).arrayValue ?? [] {
+                    let fields = consumer.arrayValue ?? []
+                    if let at = fields.firstIndex(of: .string("name")), at + 1 < fields.count, let name = fields[at + 1].stringValue { names.append(name) }
+                }
+            }
+            return Set(names).isSubset(of: ids) ? names : nil
+        }
+        #expect(!left.isEmpty)
+        _ = workers
     }
 
     @Test("a poison entry is retried, parked in dead_letters, and can be replayed or discarded; its cart converges")
