@@ -75,6 +75,7 @@ mkdir -p "$TMP" "$RESULTS"
 HUB_PIDS=()
 WORKER_PID=""
 SUB_PID=""
+CG_PID=""
 STARTED_SERVICES=0
 
 stop_pid() { # stop_pid PID: TERM, wait up to 15 s, then KILL
@@ -100,6 +101,7 @@ cleanup() {
     local rc=$?
     set +e
     [[ -n $SUB_PID ]] && stop_pid "$SUB_PID"
+    [[ -n $CG_PID ]] && stop_pid "$CG_PID"
     stop_hubs
     [[ -n $WORKER_PID ]] && stop_pid "$WORKER_PID"
     if ((STARTED_SERVICES)) && [[ ${BENCH_KEEP_SERVICES:-0} != 1 ]]; then
@@ -289,44 +291,77 @@ if wants script; then
     wait_quiet
     note "scenario script: redis-benchmark EVALSHA lua/cart.lua"
     # The hubs send lua/cartlib.lua in front of lua/cart.lua (see LuaSource).
-    sha=$(redis_cli script load "$(cat lua/cartlib.lua; echo; cat lua/cart.lua)")
-    trivial=$(redis_cli script load "return 1")
+    cart_source="$(cat lua/cartlib.lua; echo; cat lua/cart.lua)"
     tag="{s:bench}"
     user="bench-script"
     # KEYS as CartKeys.scriptKeys lays them out; the last is the prefix of the book indexes.
     keys=("cart:$tag:$user" "cart:$tag:$user:lines" "jobs:$tag" "gen:$tag" "carts:$tag" "catalogrev:$tag" "bookcarts:$tag:")
     # The keys the script derives: the book indexes and the request outcomes.
     derived=("bookcarts:$tag:bk-0001" "bookcarts:$tag:bk-0002" "bookcarts:$tag:bk-0003" "bookcarts:$tag:bk-0004" "bookcarts:$tag:bk-0005" "cart:$tag:$user:requests")
-    redis_cli del "${keys[@]}" "${derived[@]}" >/dev/null
-    # The shard's generation hash (see lua/cart.lua): generation 1, loaded.
-    redis_cli hset "gen:$tag" g 1 loaded 1 >/dev/null
     now_ms=$(($(date +%s) * 1000))
     now_iso=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
     common=("$user" "r-__rand_int__" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32)
-    for i in 1 2 3 4 5; do
-        redis_cli evalsha "$sha" 7 "${keys[@]}" add "$user" "seed-$i" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32 \
-            "bk-000$i" 2 "Book $i" 1299 1000000 0 >/dev/null
-    done
-    [[ $(redis_cli hlen "cart:$tag:$user:lines") == 5 ]] ||
-        die "could not build the 5-line cart for the script benchmark (did lua/cart.lua's KEYS/ARGV change? see the script scenario in scripts/bench.sh)"
+    # The EVALSHA arguments of one call: script_call SHA OP BOOK QTY
+    script_call() { CALL=(evalsha "$1" 7 "${keys[@]}" "$2" "${common[@]}" "$3" "$4" "War and Peace" 2499 1000000 0); }
+    # Loads the scripts (SHA, TRIVIAL) and builds the 5-line cart through CLI (a command).
+    script_setup() {
+        local cli=$1 i
+        SHA=$($cli script load "$cart_source")
+        TRIVIAL=$($cli script load "return 1")
+        $cli del "${keys[@]}" "${derived[@]}" >/dev/null
+        # The shard's generation hash (see lua/cart.lua): generation 1, loaded.
+        $cli hset "gen:$tag" g 1 loaded 1 >/dev/null
+        for i in 1 2 3 4 5; do
+            $cli evalsha "$SHA" 7 "${keys[@]}" add "$user" "seed-$i" "bench1-1" ws "$now_ms" "$now_iso" "room:$user" 100 99 32 \
+                "bk-000$i" 2 "Book $i" 1299 1000000 0 >/dev/null
+        done
+        [[ $($cli hlen "cart:$tag:$user:lines") == 5 ]] ||
+            die "could not build the 5-line cart for the script benchmark (did lua/cart.lua's KEYS/ARGV change? see the script scenario in scripts/bench.sh)"
+    }
+    script_setup redis_cli
     REDISCLI_AUTH=$REDIS_PASS redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" subscribe "room:$user" >/dev/null 2>&1 &
     SUB_PID=$!
     sleep 0.3
     script_run() { # script_run NAME SHA OP BOOK QTY N
-        local name=$1 s=$2 op=$3 book=$4 qty=$5 n=$6
+        local name=$1 n=$6
+        script_call "$2" "$3" "$4" "$5"
         redis_cli config resetstat >/dev/null
-        redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -a "$REDIS_PASS" -c 20 -n "$n" -r 1000000000 --csv \
-            evalsha "$s" 7 "${keys[@]}" "$op" "${common[@]}" "$book" "$qty" "War and Peace" 2499 1000000 0 \
+        redis-benchmark -h 127.0.0.1 -p "$REDIS_PORT" -a "$REDIS_PASS" -c 20 -n "$n" -r 1000000000 --csv "${CALL[@]}" \
             >"$TMP/script.$name.csv" 2>/dev/null || die "redis-benchmark failed"
         redis_cli info commandstats >"$TMP/script.$name.commandstats"
     }
-    script_run set "$sha" set bk-0003 3 100000
-    script_run get "$sha" get "" 0 100000
-    script_run trivial "$trivial" set bk-0003 3 100000
+    script_run set "$SHA" set bk-0003 3 100000
+    script_run get "$SHA" get "" 0 100000
+    script_run trivial "$TRIVIAL" set bk-0003 3 100000
     redis_cli hlen "cart:$tag:$user:lines" >"$TMP/script.lines"
     stop_pid "$SUB_PID"
     SUB_PID=""
     redis_cli del "${keys[@]}" "${derived[@]}" >/dev/null
+
+    # The same calls counted in instructions (callgrind, on a private redis-server on a
+    # Unix socket): exact, where µs on a VM drift by a third between runs.
+    note "scenario script: instructions per call (valgrind --tool=callgrind)"
+    cg="$TMP/callgrind"
+    rm -rf "$cg" && mkdir -p "$cg"
+    valgrind --tool=callgrind --callgrind-out-file="$cg/out.%p" redis-server --port 0 --unixsocket "$cg/redis.sock" \
+        --save "" --appendonly no >/dev/null 2>&1 &
+    CG_PID=$!
+    cg_cli() { redis-cli -s "$cg/redis.sock" "$@"; }
+    for ((i = 0; i < 100; i++)); do cg_cli ping >/dev/null 2>&1 && break; sleep 0.2; done
+    script_setup cg_cli
+    for run in "set $SHA set bk-0003 3" "get $SHA get '' 0" "trivial $TRIVIAL set bk-0003 3"; do
+        eval "set -- $run"
+        script_call "$2" "$3" "$4" "$5"
+        redis-benchmark -s "$cg/redis.sock" -c 1 -n 200 -r 1000000000 "${CALL[@]}" >/dev/null 2>&1 # warm-up
+        callgrind_control -z "$CG_PID" >/dev/null
+        redis-benchmark -s "$cg/redis.sock" -c 1 -n 2000 -r 1000000000 "${CALL[@]}" >/dev/null 2>&1 || die "redis-benchmark under callgrind failed"
+        callgrind_control -d "$CG_PID" >/dev/null
+        dump=$(ls -t "$cg"/out."$CG_PID".* | head -1)
+        awk '/^summary:/ { printf "%d\n", $2 / 2000 }' "$dump" >"$TMP/script.$1.instructions"
+    done
+    cg_cli shutdown nosave >/dev/null 2>&1 || true
+    stop_pid "$CG_PID"
+    CG_PID=""
 fi
 
 if wants idle; then

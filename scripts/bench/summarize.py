@@ -126,6 +126,11 @@ def main():
             inner = {k: v["usec_per_call"] for k, v in stats.items()
                      if k not in setup and not k.startswith(("config", "script", "client"))}
             entry["innerCommandsUsecPerCall"] = inner
+            try:
+                with open(os.path.join(args.tmp, f"script.{name}.instructions")) as f:
+                    entry["instructionsPerCall"] = int(f.read().strip())
+            except (OSError, ValueError):
+                pass
             script[name] = entry
     if script:
         try:
@@ -313,15 +318,16 @@ def markdown(r):
 
     s = r.get("script")
     if s:
-        lines.append("## The cart script alone (redis-benchmark, 20 connections, 5-line cart)")
+        lines.append("## The cart script alone (5-line cart; redis-benchmark, 20 connections; instructions: one connection under callgrind)")
         lines.append("")
-        lines.append("| EVALSHA of | Redis µs per call (INFO commandstats) | redis-benchmark requests/s | p50 ms |")
-        lines.append("|---|---|---|---|")
+        lines.append("| EVALSHA of | Redis µs per call (INFO commandstats) | instructions per call (callgrind) | redis-benchmark requests/s | p50 ms |")
+        lines.append("|---|---|---|---|---|")
         names = {"set": "`lua/cart.lua` setQuantity (a change: publish + outbox)", "get": "`lua/cart.lua` get",
                  "trivial": "`return 1` with the same 23 arguments (call overhead)"}
         for k in ("set", "get", "trivial"):
             if k in s:
-                lines.append(f"| {names[k]} | {fmt(s[k].get('usecPerCall'), 1)} | {fmt(s[k].get('rps'), 0)} | {fmt(s[k].get('p50Ms'))} |")
+                lines.append(f"| {names[k]} | {fmt(s[k].get('usecPerCall'), 1)} | {fmt(s[k].get('instructionsPerCall'), 0)} | "
+                             f"{fmt(s[k].get('rps'), 0)} | {fmt(s[k].get('p50Ms'))} |")
         if "set" in s and s["set"].get("innerCommandsUsecPerCall"):
             inner = s["set"]["innerCommandsUsecPerCall"]
             lines.append("")
