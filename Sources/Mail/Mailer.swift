@@ -33,9 +33,13 @@ public final class Mailer {
     private var pausedUntil = 0.0
     private var outages = 0
 
-    public init(configuration: MailConfiguration, consumer: String) {
+    /// Deletes the consumers stopped workers left in the group; run with each takeover round.
+    let removeStoppedConsumers: (BlockingRedisConnection) throws -> Void
+
+    public init(configuration: MailConfiguration, consumer: String, removeStoppedConsumers: @escaping (BlockingRedisConnection) throws -> Void) {
         self.configuration = configuration
         self.consumer = consumer
+        self.removeStoppedConsumers = removeStoppedConsumers
     }
 
     /// Seconds a `sending` record of another worker is respected: its longest possible send, and some.
@@ -58,6 +62,7 @@ public final class Mailer {
         if now - lastClaim >= min(5, Double(configuration.claimIdleMs) / 2000) {
             lastClaim = now
             try claimAbandoned(redis)
+            try removeStoppedConsumers(redis)
         }
         var due: [Pending] = []
         backlog.removeAll { entry in

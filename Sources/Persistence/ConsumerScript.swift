@@ -10,10 +10,10 @@ public struct ConsumerScript: Sendable {
     }
 
     /// Deletes every consumer of `group` on `stream` but `consumer` that has no pending
-    /// entry; returns how many.
+    /// entry and has been idle for `idleMs`; returns how many.
     @discardableResult
-    public func deleteIdle(_ redis: BlockingRedisConnection, stream: String, group: String, keeping consumer: String) throws -> Int64 {
-        let reply = try redis.command(["EVAL", source, "1", stream, group, consumer])
+    public func deleteIdle(_ redis: BlockingRedisConnection, stream: String, group: String, keeping consumer: String, idleMs: Int = 0) throws -> Int64 {
+        let reply = try redis.command(["EVAL", source, "1", stream, group, consumer, String(idleMs)])
         if case .error(let message) = reply { throw PersistenceError("cannot tidy the consumers of \(stream): \(message)") }
         return reply.intValue ?? 0
     }

@@ -17,11 +17,15 @@ final class BackgroundJobs {
     let clock: Clock
     private let connections: WorkerConnections
 
-    init(worker: WorkerConfiguration, mail: MailConfiguration, schedules: [Schedule], clockFile: String?) {
+    init(worker: WorkerConfiguration, mail: MailConfiguration, schedules: [Schedule], clockFile: String?, consumers: ConsumerScript) {
         self.worker = worker
         self.mail = mail
         scheduler = Scheduler(schedules: schedules, instance: worker.workerId)
-        mailer = Mailer(configuration: mail, consumer: worker.workerId)
+        // Several workers send mail at once, each reading every few seconds: a consumer
+        // idle for an hour with nothing pending belongs to a worker that stopped.
+        mailer = Mailer(configuration: mail, consumer: worker.workerId) { [consumer = worker.workerId] redis in
+            try consumers.deleteIdle(redis, stream: MailKeys.stream, group: MailKeys.group, keeping: consumer, idleMs: 3_600_000)
+        }
         clock = Clock(file: clockFile)
         connections = WorkerConnections(configuration: worker)
     }

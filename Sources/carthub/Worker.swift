@@ -66,8 +66,10 @@ struct Worker: ParsableCommand {
         }
         if let clockFile { Log.warning("worker: CARTHUB_CLOCK_FILE=\(clockFile): the scheduler's clock may be moved (a test/ops hook)") }
         let finished = DispatchSemaphore(value: 0)
+        let consumers = try ConsumerScript(directory: configuration.luaDirectory)
         let background = Thread {
-            BackgroundJobs(worker: configuration, mail: mail, schedules: schedules, clockFile: clockFile).run { stopRequested.load(ordering: .relaxed) }
+            BackgroundJobs(worker: configuration, mail: mail, schedules: schedules, clockFile: clockFile, consumers: consumers)
+                .run { stopRequested.load(ordering: .relaxed) }
             finished.signal()
         }
         background.name = "schedules-and-mail"

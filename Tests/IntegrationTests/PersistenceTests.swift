@@ -143,6 +143,30 @@ struct PersistenceTests {
         _ = workers
     }
 
+    @Test("lua/consumers.lua deletes the consumers that hold nothing and were idle long enough, never one with pending entries nor the caller")
+    func staleConsumers() throws {
+        let redis = try TestEnvironment.redis()
+        let stream = TestEnvironment.uniquePrefix("consumers")
+        defer { _ = try? redis.command(["DEL", stream]) }
+        for _ in 0..<2 { _ = try redis.command(["XADD", stream, "*", "f", "v"]) }
+        _ = try redis.command(["XGROUP", "CREATE", stream, "g", "0"])
+        // `busy` holds an entry; `done` read one and acknowledged it; `me` calls.
+        _ = try redis.command(["XREADGROUP", "GROUP", "g", "busy", "COUNT", "1", "STREAMS", stream, ">"])
+        let read = try redis.command(["XREADGROUP", "GROUP", "g", "done", "COUNT", "1", "STREAMS", stream, ">"])
+        let id = try #require(read.arrayValue?.first?.arrayValue?.last?.arrayValue?.first?.arrayValue?.first?.stringValue, "\(read)")
+        _ = try redis.command(["XACK", stream, "g", id])
+        _ = try redis.command(["XGROUP", "CREATECONSUMER", stream, "g", "me"])
+        func consumers() throws -> Set<String> {
+            Set(try redis.command(["XINFO", "CONSUMERS", stream, "g"]).arrayValue?.compactMap { $0.arrayValue?[1].stringValue } ?? [])
+        }
+        let script = try ConsumerScript(directory: TestEnvironment.luaDirectory)
+        #expect(try script.deleteIdle(redis, stream: stream, group: "g", keeping: "me", idleMs: 3_600_000) == 0)
+        #expect(try consumers() == ["busy", "done", "me"])
+        #expect(try script.deleteIdle(redis, stream: stream, group: "g", keeping: "me") == 1)
+        #expect(try consumers() == ["busy", "me"])
+        #expect(try redis.command(["XPENDING", stream, "g"]).arrayValue?.first?.intValue == 1, "busy's entry stays pending")
+    }
+
     @Test("a poison entry is retried, parked in dead_letters, and can be replayed or discarded; its cart converges")
     func poisonEntry() throws {
         let stack = try Stack()
