@@ -22,14 +22,21 @@ public struct CartKeys: Sendable, Equatable {
         return Int(hash % UInt32(max(shards, 1)))
     }
 
-    var tag: String { "{s:\(shard)}" }
+    var tag: String { Self.tag(shard) }
+
+    /// `{s:N}`; made once per shard, as every command names seven keys.
+    static func tag(_ shard: Int) -> String {
+        shard >= 0 && shard < tags.count ? tags[shard] : "{s:\(shard)}"
+    }
+
+    private static let tags = (0..<1024).map { "{s:\($0)}" }
     /// Hash: v (version), e (epoch), t (total cents), n (item count), u (updatedAt), i (the
     /// lines' JSON sorted by bookId, joined by commas) and iv (the version i was written at).
     /// The outcomes of the last request ids are in the hash `meta + ":requests"`, which the
     /// script derives (see lua/cart.lua).
-    public var meta: String { "cart:\(tag):\(userId)" }
+    public var meta: String { "cart:" + tag + ":" + userId }
     /// Hash: bookId -> the line's JSON, pre-encoded.
-    public var lines: String { "cart:\(tag):\(userId):lines" }
+    public var lines: String { meta + ":lines" }
     /// The shard's persistence outbox (a stream).
     public var outbox: String { Self.outbox(shard: shard) }
     /// Pub/sub channel of the user's room.
@@ -49,16 +56,16 @@ public struct CartKeys: Sendable, Equatable {
     /// In the order the cart script expects them as KEYS.
     public var scriptKeys: [String] { [meta, lines, outbox, generationMarker, cartIndex, catalogRevisions, bookIndexPrefix] }
 
-    public static func outbox(shard: Int) -> String { "jobs:{s:\(shard)}" }
-    public static func generationMarker(shard: Int) -> String { "gen:{s:\(shard)}" }
-    public static func cartIndex(shard: Int) -> String { "carts:{s:\(shard)}" }
-    public static func catalogRevisions(shard: Int) -> String { "catalogrev:{s:\(shard)}" }
-    public static func bookIndexPrefix(shard: Int) -> String { "bookcarts:{s:\(shard)}:" }
+    public static func outbox(shard: Int) -> String { "jobs:" + tag(shard) }
+    public static func generationMarker(shard: Int) -> String { "gen:" + tag(shard) }
+    public static func cartIndex(shard: Int) -> String { "carts:" + tag(shard) }
+    public static func catalogRevisions(shard: Int) -> String { "catalogrev:" + tag(shard) }
+    public static func bookIndexPrefix(shard: Int) -> String { "bookcarts:" + tag(shard) + ":" }
     /// Set of the user ids in this shard whose cart holds the book; kept by the cart
     /// script, walked by the catalog sync (never SCAN/KEYS).
     public static func bookIndex(shard: Int, bookId: String) -> String { bookIndexPrefix(shard: shard) + bookId }
     /// A persistence worker's ownership of a shard's stream.
-    public static func lease(shard: Int) -> String { "lease:{s:\(shard)}" }
+    public static func lease(shard: Int) -> String { "lease:" + tag(shard) }
     /// The consumer group of every outbox stream.
     public static let persistGroup = "persist"
     /// Sorted set: live workers by last heartbeat (ms), for fair shard shares.

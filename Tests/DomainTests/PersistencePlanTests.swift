@@ -83,3 +83,29 @@ struct PersistencePlanTests {
         #expect(PersistenceJob(entryId: "1-0", fields: ["u": "u1", "op": "clear", "e": "1", "v": "1", "tot": "0", "at": "1"])?.change == .clear)
     }
 }
+
+@Suite("Keys and timestamps")
+struct KeysAndTimestampTests {
+    @Test("ISO 8601 in UTC with milliseconds, before and after the epoch, leap days included")
+    func iso8601() {
+        #expect(Timestamp.iso8601(milliseconds: 0) == "1970-01-01T00:00:00.000Z")
+        #expect(Timestamp.iso8601(milliseconds: -1) == "1969-12-31T23:59:59.999Z")
+        #expect(Timestamp.iso8601(milliseconds: 1_795_791_512_345) == "2026-11-27T14:58:32.345Z")
+        #expect(Timestamp.iso8601(milliseconds: 951_782_400_007) == "2000-02-29T00:00:00.007Z")
+        #expect(Timestamp.iso8601(milliseconds: 253_402_300_799_999) == "9999-12-31T23:59:59.999Z")
+        #expect(Timestamp.iso8601(milliseconds: 253_402_300_800_000) == "10000-01-01T00:00:00.000Z")
+    }
+
+    @Test("every key of a user and of its shard carries the shard's tag, within the first 1,024 shards and beyond")
+    func shardTags() {
+        for shards in [64, 5000] {
+            for user in ["u-1", "alice@example.com", "z"] {
+                let keys = CartKeys(userId: user, shards: shards)
+                let tag = "{s:\(keys.shard)}"
+                #expect(keys.meta == "cart:\(tag):\(user)" && keys.lines == "cart:\(tag):\(user):lines")
+                #expect(keys.scriptKeys == [keys.meta, keys.lines, "jobs:\(tag)", "gen:\(tag)", "carts:\(tag)", "catalogrev:\(tag)", "bookcarts:\(tag):"])
+            }
+        }
+        #expect(CartKeys.lease(shard: 4321) == "lease:{s:4321}")
+    }
+}
