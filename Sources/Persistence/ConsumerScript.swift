@@ -1,7 +1,7 @@
 import Redis
 
-/// `lua/consumers.lua`: a stream's lease holder deletes the group's consumers that hold
-/// nothing, which stopped workers would otherwise leave behind forever.
+/// `lua/consumers.lua`: a stream's reader deletes the group's consumers that hold nothing
+/// and were idle long enough, which stopped workers would otherwise leave behind forever.
 public struct ConsumerScript: Sendable {
     let source: String
 
