@@ -16,29 +16,28 @@ public enum Timestamp {
         let day = doy - (153 * mp + 2) / 5 + 1
         let month = mp < 10 ? mp + 3 : mp - 9
         let year = yoe + era * 400 + (month <= 2 ? 1 : 0)
-        guard (0...9999).contains(year) else {
-            return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(millis, 3))Z"
-        }
-        // Every change stamps one: written in place, without a string per field.
-        return String(unsafeUninitializedCapacity: 24) { out in
-            var at = 0
-            func put(_ value: Int64, _ width: Int, then separator: UInt8) {
+        // Every change stamps one: written in place, without a string per field. The year
+        // is four digits for any time a clock gives, and as long as it needs otherwise.
+        let yearText = pad(year, 4).utf8
+        return String(unsafeUninitializedCapacity: yearText.count + 20) { out in
+            var at = out.initialize(from: yearText).1
+            func put(_ separator: UInt8, _ value: Int64, _ width: Int) {
+                out[at] = separator
                 var v = value
-                for i in stride(from: width - 1, through: 0, by: -1) {
+                for i in stride(from: width, through: 1, by: -1) {
                     out[at + i] = UInt8(ascii: "0") + UInt8(v % 10)
                     v /= 10
                 }
-                out[at + width] = separator
                 at += width + 1
             }
-            put(year, 4, then: UInt8(ascii: "-"))
-            put(month, 2, then: UInt8(ascii: "-"))
-            put(day, 2, then: UInt8(ascii: "T"))
-            put(secOfDay / 3600, 2, then: UInt8(ascii: ":"))
-            put(secOfDay / 60 % 60, 2, then: UInt8(ascii: ":"))
-            put(secOfDay % 60, 2, then: UInt8(ascii: "."))
-            put(millis, 3, then: UInt8(ascii: "Z"))
-            return at
+            put(UInt8(ascii: "-"), month, 2)
+            put(UInt8(ascii: "-"), day, 2)
+            put(UInt8(ascii: "T"), secOfDay / 3600, 2)
+            put(UInt8(ascii: ":"), secOfDay / 60 % 60, 2)
+            put(UInt8(ascii: ":"), secOfDay % 60, 2)
+            put(UInt8(ascii: "."), millis, 3)
+            out[at] = UInt8(ascii: "Z")
+            return at + 1
         }
     }
 

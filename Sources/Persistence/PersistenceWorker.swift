@@ -235,8 +235,9 @@ public final class PersistenceWorker {
     /// next read goes after the answer, leaving Redis free in between, and the streams that
     /// gave all they were asked for are read again until they have given `limit`.
     private func readNew(limit: Int, block: Bool) throws -> (entries: [StreamEntry], full: Bool) {
-        var waiting = owned.sorted()
-        guard !waiting.isEmpty, limit > 0 else { return ([], false) }
+        let shards = owned.sorted()
+        guard !shards.isEmpty, limit > 0 else { return ([], false) }
+        var waiting = shards
         let count = min(limit, Self.entriesPerStreamRead)
         var entries: [StreamEntry] = []
         var taken: [Int: Int] = [:]
@@ -255,7 +256,7 @@ public final class PersistenceWorker {
         }
         if entries.isEmpty, block {
             // Nothing anywhere: wait on every stream; what wakes it up is small.
-            let (read, gaveAll) = try read(owned.sorted(), count: count, blockMs: configuration.readBlockMs)
+            let (read, gaveAll) = try read(shards, count: count, blockMs: configuration.readBlockMs)
             return (read, !gaveAll.isEmpty)
         }
         return (entries, full)
