@@ -25,8 +25,9 @@ import Glibc
 /// (`OrderMail`) after the commit, next to the `order.updated` publish; the recipient is
 /// read on the database thread. A repeat of the same change (a duplicate webhook, a
 /// cancel or PATCH sent again) queues it again under the same Message-ID, which the
-/// mail queue sends once, so a mail lost to a crash between the commit and the XADD is
-/// made good by the caller's retry.
+/// mail queue sends once. Each change's transaction also records its Redis follow-ups
+/// (`order_followups`); the row goes once they all succeeded, and the worker redoes
+/// those of a row left behind (this hub died after the commit, or Redis refused them).
 final class OrderService {
     let redis: RedisConnection
     let stock: CartScript
@@ -221,9 +222,15 @@ final class OrderService {
             let result = outcome.map(\.change)
             switch result {
             case .success(.changed(let order)), .success(.unchanged(let order)):
-                if case .success(.changed) = result { publish(order) }
-                queue(try? outcome.get().mail)
-                stock.run(on: redis, keys: StockKeys.scriptKeys, args: ["commit", "", order.id]) { _ in }
+                if case .success(.changed) = result {
+                    let done = followUps(of: order, count: 3)
+                    publish(order, done: done)
+                    queueMail(of: outcome, done: done)
+                    commit(order.id, done: done)
+                } else {
+                    queueMail(of: outcome)
+                    commit(order.id)
+                }
                 let origin = CartService.Origin(requestId: "pay-" + order.id, connectionId: nil, via: "order")
                 carts.execute(.deduct(order.items), userId: order.userId, origin: origin, now: now) { result in
                     if case .failure(let error) = result { Log.warning("order \(order.id): the paid quantities stay in the cart: \(error.message)") }
@@ -251,43 +258,43 @@ final class OrderService {
         /// The mail of the `mailing` status when the order has it now (changed, or already
         /// there); nil when that status is not mailed or the user has no account with an email.
         var mail: MailJob?
+        /// The recipient could not be read: the mail is left to the worker's follow-up pass.
+        var mailUnread = false
     }
 
     /// Runs `work` on the database thread, then reads the recipient of the order's mail.
-    /// Failing to read it loses that mail (logged), never the committed change.
+    /// Failing to read it never fails the committed change: the worker mails it later.
     private func statusChange(mailing status: OrderStatus, _ work: @escaping @Sendable (PostgresConnection) throws -> OrderChange,
                               _ completion: @escaping (Result<StatusChange, Error>) -> Void) {
         database.run({ c in
             let change = try work(c)
             switch change {
             case .changed(let order) where order.status == status, .unchanged(let order) where order.status == status:
-                return StatusChange(change: change, mail: Self.mailJob(c, order))
+                do {
+                    return StatusChange(change: change, mail: try OrderMail.job(c, order))
+                } catch {
+                    Log.warning("order \(order.id): its \(order.status.rawValue) mail waits for the worker: cannot read its user: \(error)")
+                    return StatusChange(change: change, mail: nil, mailUnread: true)
+                }
             default:
                 return StatusChange(change: change, mail: nil)
             }
         }, completion: completion)
     }
 
-    private static func mailJob(_ c: PostgresConnection, _ order: Order) -> MailJob? {
-        do {
-            return try OrderMail.job(c, order)
-        } catch {
-            Log.warning("order \(order.id): its \(order.status.rawValue) mail is lost: cannot read its user: \(error)")
-            return nil
-        }
-    }
-
     /// Finishes a status change: a real one releases the reservation when the order will
     /// not be paid, and is published; it and a repeat queue the order's mail; a refusal
     /// is ILLEGAL_TRANSITION.
     private func changed(_ outcome: Result<StatusChange, Error>, orderId: String, wanted: OrderStatus? = nil, _ completion: Completion) {
-        queue(try? outcome.get().mail)
         switch outcome.map(\.change) {
         case .success(.changed(let order)):
-            if order.status == .cancelled || order.status == .expired { release(order.id) }
-            publish(order)
+            let done = followUps(of: order, count: 3)
+            queueMail(of: outcome, done: done)
+            if order.status == .cancelled || order.status == .expired { release(order.id, done: done) } else { done(true) }
+            publish(order, done: done)
             completion(.success(order))
         case .success(.unchanged(let order)):
+            queueMail(of: outcome)
             completion(.success(order))
         case .success(.refused(let order)):
             let target = wanted.map { " to \($0.rawValue)" } ?? ""
@@ -300,28 +307,63 @@ final class OrderService {
         }
     }
 
-    /// Gives a reservation back; if Redis does not answer, the order's expiry job will.
-    private func release(_ orderId: String) {
-        stock.run(on: redis, keys: StockKeys.scriptKeys, args: ["release", "", orderId]) { result in
-            if case .failure(let error) = result { Log.warning("order \(orderId): release deferred to its expiry job: \(error.message)") }
+    /// Counts the Redis follow-ups of a committed change; once `count` have reported and
+    /// all succeeded, its `order_followups` row goes. Otherwise the row stays, and the
+    /// worker redoes them.
+    private func followUps(of order: Order, count: Int) -> (Bool) -> Void {
+        var left = count, succeeded = true
+        let (id, status) = (order.id, order.status)
+        return { [weak self] ok in
+            succeeded = succeeded && ok
+            left -= 1
+            guard left == 0, succeeded, let self else { return }
+            database.run({ try OrderStore.followedUp($0, id: id, status: status) }) { result in
+                if case .failure(let error) = result { Log.warning("order \(id): the worker will redo its \(status.rawValue) follow-ups: \(error)") }
+            }
+        }
+    }
+
+    /// Gives a reservation back; if Redis does not answer, the worker will.
+    private func release(_ orderId: String, done: @escaping (Bool) -> Void = { _ in }) {
+        settle("release", orderId, done: done)
+    }
+
+    /// Makes a paid order's reservation final.
+    private func commit(_ orderId: String, done: @escaping (Bool) -> Void = { _ in }) {
+        settle("commit", orderId, done: done)
+    }
+
+    private func settle(_ op: String, _ orderId: String, done: @escaping (Bool) -> Void) {
+        stock.run(on: redis, keys: StockKeys.scriptKeys, args: [op, "", orderId]) { result in
+            if case .failure(let error) = result { Log.warning("order \(orderId): \(op) deferred to the worker: \(error.message)") }
+            done(Self.succeeded(result))
         }
     }
 
     /// `order.updated` to every device of the user, on every hub.
-    private func publish(_ order: Order) {
-        redis.send(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent]) { _ in }
+    private func publish(_ order: Order, done: @escaping (Bool) -> Void = { _ in }) {
+        redis.send(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent]) { done(Self.succeeded($0)) }
     }
 
-    /// Puts an order mail on `mail:jobs`. Not taken (Redis down), it is lost unless the
-    /// same change is asked for again.
-    private func queue(_ mail: MailJob?) {
-        guard let mail else { return }
+    /// Puts the change's order mail (if any) on `mail:jobs`. Not taken (Redis down), or
+    /// its recipient unread, the worker queues it again from the change's follow-up row.
+    private func queueMail(of outcome: Result<StatusChange, Error>, done: @escaping (Bool) -> Void = { _ in }) {
+        guard case .success(let change) = outcome, !change.mailUnread else { return done(false) }
+        guard let mail = change.mail else { return done(true) }
         redis.send(MailQueue.enqueueCommand(mail)) { result in
             switch result {
             case .success(.string): break
             case .success(let reply): Log.warning("order mail \(mail.messageId) not queued: \(reply)")
             case .failure(let error): Log.warning("order mail \(mail.messageId) not queued: \(error.message)")
             }
+            done(Self.succeeded(result))
+        }
+    }
+
+    private static func succeeded(_ result: Result<RedisValue, RedisError>) -> Bool {
+        switch result {
+        case .success(.error), .failure: false
+        case .success: true
         }
     }
 

@@ -12,7 +12,8 @@ import Storage
 /// from Postgres when Redis lost it, applies `stock_adjustments` to the available counters
 /// (exactly once: the cursor moves in the same script), moves due delayed jobs into the
 /// job stream (`lua/stock.lua due`: one atomic step, never key expiry or keyspace
-/// notifications), and runs the recovery pass for reservations no order owns.
+/// notifications), runs the recovery pass for reservations no order owns, and redoes the
+/// Redis follow-ups of status changes whose maker died right after the commit.
 ///
 /// Every worker consumes the job stream in the `orders` group: `expire` moves a
 /// PAYMENT_PENDING order to EXPIRED with a conditional update (a payment racing it wins
@@ -29,6 +30,7 @@ final class OrderJobs {
     private var holding = false
     private var lastRenewal = -Double.infinity
     private var lastRecovery = -Double.infinity
+    private var lastFollowUps = -Double.infinity
     private var groupReady = false
     private var lastClaim = -Double.infinity
     static let batch = 100
@@ -36,6 +38,9 @@ final class OrderJobs {
     static let recoveryInterval = 60.0
     /// A reservation this old without an order is an orphan (a hub died before writing it).
     static let orphanAgeMs: Int64 = 60_000
+    /// A status change's follow-ups this long undone: their maker will not do them.
+    static let followUpGraceSeconds = 30
+    static let followUpInterval = 10.0
 
     init(configuration: WorkerConfiguration, lease: LeaseScript, consumers: ConsumerScript) throws {
         self.configuration = configuration
@@ -53,6 +58,10 @@ final class OrderJobs {
             if now - lastRecovery >= Self.recoveryInterval {
                 lastRecovery = now
                 try recover(redis, postgres(), olderThanMs: Self.orphanAgeMs)
+            }
+            if now - lastFollowUps >= Self.followUpInterval {
+                lastFollowUps = now
+                try redoFollowUps(redis, postgres(), olderThanSeconds: Self.followUpGraceSeconds)
             }
         }
         try consume(redis, postgres: postgres, now: now, metrics: &metrics)
@@ -88,6 +97,25 @@ final class OrderJobs {
             settled += 1
         }
         if settled > 0 { Log.warning("orders: recovery settled \(settled) reservation(s) without a pending order") }
+    }
+
+    /// The follow-ups of status changes left undone for `olderThanSeconds`: the reservation
+    /// settled by the order's status now, `order.updated` published, the mail of the
+    /// change's status queued (one mail per Message-ID, so a repeat sends nothing twice).
+    /// The cart deduct of a payment is not redone: the cart may have changed since, and
+    /// taking the quantities twice would lose lines the user wants.
+    func redoFollowUps(_ redis: BlockingRedisConnection, _ postgres: PostgresConnection, olderThanSeconds: Int) throws {
+        for (id, status) in try OrderStore.pendingFollowUps(postgres, olderThanSeconds: olderThanSeconds, limit: Self.batch) {
+            if let order = try OrderStore.load(postgres, id: id) {
+                try script.settle(redis, orderId: id, status: order.status)
+                try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
+                var then = order
+                then.status = status
+                try OrderMail.enqueue(redis, postgres, then)
+            }
+            try OrderStore.followedUp(postgres, id: id, status: status)
+            Log.warning("orders: redid the \(status.rawValue) follow-ups of order \(id)")
+        }
     }
 
     private func keepLease(_ redis: BlockingRedisConnection, now: Double) throws -> Bool {
@@ -163,12 +191,17 @@ final class OrderJobs {
             try script.release(redis, orderId: id)
             try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
             try OrderMail.enqueue(redis, postgres, order)
+            try OrderStore.followedUp(postgres, id: id, status: .expired)
             metrics.add("orders_expired", 1)
         case .unchanged(let order), .refused(let order):
             try script.settle(redis, orderId: id, status: order.status)
-            // A redelivery (this job failed or died after the commit): the EXPIRED mail
-            // again, in case it was not queued; its Message-ID makes it one mail.
-            if order.status == .expired { try OrderMail.enqueue(redis, postgres, order) }
+            // A redelivery (this job failed or died after the commit): the EXPIRED event and
+            // mail again, in case they were not sent; its Message-ID makes it one mail.
+            if order.status == .expired {
+                try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
+                try OrderMail.enqueue(redis, postgres, order)
+                try OrderStore.followedUp(postgres, id: id, status: .expired)
+            }
         case .notFound:
             // A reservation without an order: its hub died before writing it.
             if try script.release(redis, orderId: id) { Log.warning("orders: released the orphan reservation \(id)") }

@@ -110,6 +110,7 @@ public enum OrderStore {
             guard order.status == from else { return already.contains(order.status) ? .unchanged(order) : .refused(order) }
             try c.query("update orders set status = $2, updated_at = now(), payment_ref = coalesce($3, payment_ref) where id = $1",
                         [id, to.rawValue, paymentRef])
+            try recordFollowUp(c, id: id, status: to)
             return .changed(try load(c, id: id)!)
         }
     }
@@ -128,6 +129,7 @@ public enum OrderStore {
                     update books b set stock = b.stock - i.quantity, updated_at = now()
                     from order_items i where i.order_id = $1 and b.id = i.book_id
                     """, [id])
+                try recordFollowUp(c, id: id, status: .confirmed)
                 return .changed(try load(c, id: id)!)
             case .confirmed, .shipped, .delivered:
                 return order.paymentRef == paymentRef ? .unchanged(order) : .refused(order)
@@ -138,6 +140,29 @@ public enum OrderStore {
                     """, [id, paymentRef, order.status.rawValue])
                 return .refused(order)
             }
+        }
+    }
+
+    // MARK: Follow-ups
+
+    /// Every status change records, in its transaction, that its Redis follow-ups are due.
+    private static func recordFollowUp(_ c: PostgresConnection, id: String, status: OrderStatus) throws {
+        try c.query("insert into order_followups (order_id, status) values ($1, $2) on conflict do nothing", [id, status.rawValue])
+    }
+
+    /// The follow-ups of the order's change to `status` are done.
+    public static func followedUp(_ c: PostgresConnection, id: String, status: OrderStatus) throws {
+        try c.query("delete from order_followups where order_id = $1 and status = $2", [id, status.rawValue])
+    }
+
+    /// Follow-ups recorded at least `olderThanSeconds` ago and not done yet, oldest first.
+    public static func pendingFollowUps(_ c: PostgresConnection, olderThanSeconds: Int, limit: Int) throws -> [(orderId: String, status: OrderStatus)] {
+        try c.query("""
+            select order_id, status from order_followups where created_at <= now() - make_interval(secs => $1::int)
+            order by created_at limit $2::int
+            """, [String(olderThanSeconds), String(limit)]).rows.map {
+            guard let id = $0[0], let status = $0[1].flatMap(OrderStatus.init(rawValue:)) else { throw StorageError("unreadable order_followups row \($0)") }
+            return (id, status)
         }
     }
 

@@ -1,6 +1,7 @@
 import CartDomain
 import Foundation
 import JSON
+import Mail
 import Persistence
 import Postgres
 import Redis
@@ -274,6 +275,41 @@ struct OrderTests {
         _ = try eventually(within: 20, "the orphan reservation released") { try world.reservations() == 0 ? true : nil }
         #expect(try world.available(book) == 4)
         #expect(try world.postgres().query("select count(*) from orders").rows[0][0] == "0")
+    }
+
+    @Test("a status change committed without its follow-ups (its hub died): the worker gives the stock back, publishes order.updated and queues the mail; a hub's own change leaves nothing to redo")
+    func followUpsRedone() throws {
+        let world = try OrderWorld(stocks: [10])
+        let book = world.catalog[0]
+        let socket = try world.shopper("followup", book, 2)
+        _ = try UserStore.create(world.postgres(), id: socket.user, email: "\(socket.user)@example.com", name: "Grace", passwordHash: "unused", role: "customer")
+        let followUps = { (id: String) in try world.postgres().query("select status from order_followups where order_id = $1", [id]).rows.compactMap { $0[0] } }
+
+        // A cancel on the socket: the hub does its follow-ups and drops the record (the
+        // worker would only touch it after 30 s).
+        let first = try #require(try world.checkout(socket).orderId)
+        #expect(try socket.call("order.cancel", ["orderId": .string(first)]).isOK)
+        _ = try eventually(within: 10, "the hub's follow-up record of \(first) gone (have \(try followUps(first)))") { try followUps(first).isEmpty ? true : nil }
+
+        // The same change committed as a hub would, which then dies before any Redis step
+        // (the cart still holds its 2 copies: only a payment takes them out).
+        let order = try #require(try world.checkout(socket).orderId)
+        #expect(try world.available(book) == 8)
+        let change = try OrderStore.transition(world.postgres(), id: order, from: .paymentPending, to: .cancelled)
+        guard case .changed = change else { Issue.record("\(change)"); return }
+        #expect(try followUps(order) == ["CANCELLED"])
+        #expect(try world.available(book) == 8, "nothing released yet")
+        // Older than the grace period, as after a crash long ago.
+        try world.postgres().query("update order_followups set created_at = now() - interval '1 hour' where order_id = $1", [order])
+
+        _ = try socket.orderUpdate("CANCELLED", id: order, timeout: 30)
+        _ = try eventually(within: 10, "the reservation of \(order) released") { try world.available(book) == 10 ? true : nil }
+        #expect(try world.reservations() == 0)
+        let messageId = OrderMail.messageId(orderId: order, status: .cancelled)
+        let queued = (try world.redis().command(["XRANGE", MailKeys.stream, "-", "+"]).arrayValue ?? [])
+            .flatMap { ($0.arrayValue?.last?.arrayValue ?? []).compactMap(\.stringValue) }
+        #expect(queued.contains(messageId), "no job for \(messageId) on \(MailKeys.stream): \(queued)")
+        _ = try eventually(within: 10, "the follow-up record of \(order) gone") { try followUps(order).isEmpty ? true : nil }
     }
 
     @Test("drift injected into Redis stock is found and repaired by carthub stock verify; admin stock changes move the counters by the difference")

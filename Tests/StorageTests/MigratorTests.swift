@@ -38,7 +38,7 @@ import Testing
                 select table_name from information_schema.tables
                 where table_schema = current_schema() order by table_name
                 """).rows.compactMap { $0[0] }
-            #expect(tables == ["books", "cart_items", "cart_reminders", "carts", "catalog_sync", "dead_letters", "late_payments", "mail_dead_letters", "mail_sends", "order_items", "orders", "redis_generations", "refresh_tokens", "schedule_runs", "schema_migrations", "sessions", "stock_adjustments", "users"])
+            #expect(tables == ["books", "cart_items", "cart_reminders", "carts", "catalog_sync", "dead_letters", "late_payments", "mail_dead_letters", "mail_sends", "order_followups", "order_items", "orders", "redis_generations", "refresh_tokens", "schedule_runs", "schema_migrations", "sessions", "stock_adjustments", "users"])
         }
     }
 
