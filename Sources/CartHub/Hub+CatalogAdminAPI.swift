@@ -26,7 +26,7 @@ extension Hub {
             case .failure(let conflict as CatalogConflict):
                 call.fail(.conflict, conflict.description)
             case .failure(let error):
-                catalogUnavailable(call, error)
+                catalogFailed(call, error)
             }
         }
     }
@@ -48,7 +48,7 @@ extension Hub {
             switch result {
             case .success(let stored?): published(id) { call.respond(200, json: Self.json(stored)) }
             case .success(nil): call.fail(.bookNotFound, "no book with id \(id)")
-            case .failure(let error): catalogUnavailable(call, error)
+            case .failure(let error): catalogFailed(call, error)
             }
         }
     }
@@ -72,6 +72,12 @@ extension Hub {
             redis.send(CartKeys.catalogChanged(id)) { _ in }
             answer()
         }
+    }
+
+    /// 409 for a stock cut below what unpaid orders hold; otherwise the store is unavailable.
+    private func catalogFailed(_ call: APICall, _ error: Error) {
+        guard let below = error as? StockBelowReserved else { return catalogUnavailable(call, error) }
+        call.fail(CartError(.conflict, below.description, details: #"{"bookId":\#(JSONString.quoted(below.bookId)),"reserved":\#(below.reserved)}"#))
     }
 
     private func catalogUnavailable(_ call: APICall, _ error: Error) {

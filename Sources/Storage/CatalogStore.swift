@@ -37,13 +37,32 @@ public struct CatalogConflict: Error, Sendable, Equatable, CustomStringConvertib
     public var description: String { "book \"\(bookId)\" already exists" }
 }
 
+/// A stock change that would leave a book fewer units than its unpaid orders hold: their
+/// payments could not take the units out (the REST layer answers 409 `CONFLICT`).
+public struct StockBelowReserved: Error, Sendable, Equatable, CustomStringConvertible {
+    public var bookId: String
+    public var stock: Int64
+    public var reserved: Int64
+
+    public init(bookId: String, stock: Int64, reserved: Int64) {
+        self.bookId = bookId
+        self.stock = stock
+        self.reserved = reserved
+    }
+
+    public var description: String {
+        "book \"\(bookId)\": unpaid orders hold \(reserved) unit(s), so its stock cannot go below \(reserved) (asked: \(stock))"
+    }
+}
+
 /// The `books` table and the catalog sync cursor.
 ///
 /// Every write takes the next `book_revision_seq` value for each book it really
 /// changes, under a transaction-scoped advisory lock that all catalog writers share:
 /// revisions therefore commit in order, and the walker (`changes(after:)`) can keep a
 /// plain high-water mark. Stock is always written as a difference against the stored
-/// value read under `FOR UPDATE`, never by overwriting it. After a write commits, the
+/// value read under `FOR UPDATE`, never by overwriting it, and never below what
+/// PAYMENT_PENDING orders hold (`StockBelowReserved`). After a write commits, the
 /// caller publishes `CartKeys.catalogChanged(_:)` so hubs reload the book.
 public enum CatalogStore {
     /// Rows per statement of an import: a batch binds as a few array parameters.
@@ -83,6 +102,7 @@ public enum CatalogStore {
                 return inserted
             }
             guard stored.deleted else { throw CatalogConflict(bookId: book.id) }
+            try checkReserved(c, [(book, book.stock - stored.book.stock)])
             return try rewrite(c, book, stockDelta: book.stock - stored.book.stock)
         }
     }
@@ -98,6 +118,7 @@ public enum CatalogStore {
             }
             let (patched, delta, changed) = patch.applied(to: stored.book)
             try validate(patched)
+            try checkReserved(c, [(patched, delta)])
             return changed ? try rewrite(c, patched, stockDelta: delta) : stored.book
         }
     }
@@ -149,6 +170,7 @@ public enum CatalogStore {
                     rewrites.append((book, book.stock - old.book.stock))
                 }
                 summary.inserted += inserts.count
+                try checkReserved(c, rewrites)
                 try recordAdjustments(c, inserts.map { ($0.id, $0.stock) } + rewrites.map { ($0.book.id, $0.delta) })
                 if !inserts.isEmpty {
                     try c.query("""
@@ -191,6 +213,24 @@ public enum CatalogStore {
 
     private static func lockWrites(_ c: PostgresConnection) throws {
         try c.query("select pg_advisory_xact_lock($1::bigint)", [String(writeLockKey)])
+    }
+
+    /// Throws `StockBelowReserved` for the first book whose stock goes down below the units
+    /// of its PAYMENT_PENDING orders. The book rows are locked already, so a payment
+    /// (which lowers the stock in its own transaction) waits for this one.
+    private static func checkReserved(_ c: PostgresConnection, _ changes: [(book: Book, delta: Int64)]) throws {
+        let lowered = changes.filter { $0.delta < 0 }
+        guard !lowered.isEmpty else { return }
+        var reserved: [String: Int64] = [:]
+        for row in try c.query("""
+            select i.book_id, sum(i.quantity) from order_items i join orders o on o.id = i.order_id
+            where o.status = 'PAYMENT_PENDING' and i.book_id = any($1::text[]) group by i.book_id
+            """, [PostgresArray.literal(lowered.map(\.book.id))]).rows {
+            if let id = row[0], let units = row[1].flatMap({ Int64($0) }) { reserved[id] = units }
+        }
+        for (book, _) in lowered where book.stock < reserved[book.id, default: 0] {
+            throw StockBelowReserved(bookId: book.id, stock: book.stock, reserved: reserved[book.id, default: 0])
+        }
     }
 
     private static func validate(_ book: Book) throws {

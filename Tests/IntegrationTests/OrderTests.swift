@@ -336,6 +336,32 @@ struct OrderTests {
         #expect(try world.verifyStock(repair: false).status == 0)
     }
 
+    @Test("an admin cannot cut a book's stock below what unpaid orders hold (409 CONFLICT, nothing changed), down to it can, and the payment still confirms")
+    func stockCutBelowReserved() throws {
+        let world = try OrderWorld(stocks: [4])
+        let book = world.catalog[0]
+        let socket = try world.shopper("cut", book, 3)
+        let order = try #require(try world.checkout(socket).orderId)
+        let api = REST(world.hubs[0])
+        let admin = Tokens.make(user: "admin-\(UUID().uuidString.prefix(6))", role: "admin")
+
+        let refused = try api.call("PATCH", "/api/books/\(book.id)", token: admin, json: ["stock": 2])
+        #expect(refused.status == 409 && refused.errorCode == "CONFLICT", "\(refused.response.bodyText)")
+        let details = refused.json["error"]?["details"]
+        #expect(details?["bookId"]?.stringValue == book.id && details?["reserved"]?.intValue == 3, "\(refused.response.bodyText)")
+        #expect(try world.postgresStock(book) == 4)
+        // A change that does not lower the stock is not held back.
+        #expect(try api.call("PATCH", "/api/books/\(book.id)", token: admin, json: ["priceCents": .int(book.priceCents + 100)]).status == 200)
+
+        let lowered = try api.call("PATCH", "/api/books/\(book.id)", token: admin, json: ["stock": 3])
+        #expect(lowered.status == 200, "\(lowered.response.bodyText)")
+        _ = try eventually(within: 10, "the adjustment applied") { try world.available(book) == 0 ? true : nil }
+        #expect(try world.pay(order).status == 200)
+        #expect(try world.order(order)?.status == .confirmed)
+        #expect(try world.postgresStock(book) == 0)
+        #expect(try world.verifyStock(repair: false).status == 0)
+    }
+
     @Test("Redis flushed with orders pending: stock and reservations are rebuilt and expiry still fires")
     func flushAll() throws {
         let world = try OrderWorld(stocks: [10], ttl: 8)
