@@ -14,7 +14,7 @@ extension Hub {
             return call.fail(problem)
         }
         let limits = configuration.loginThrottle
-        let limit = Limit(key: AuthKeys.registrations(address: call.head.peerAddress), limit: limits.registrationsPerAddress,
+        let limit = Limit(key: AuthKeys.registrations(address: clientAddress(call)), limit: limits.registrationsPerAddress,
                           windowSeconds: limits.registrationWindowSeconds, what: "registrations from this address")
         throttle(call, limit) { [unowned self] in
             hashPassword(call, { PasswordHash.make(password: password) }) { [unowned self] hash in

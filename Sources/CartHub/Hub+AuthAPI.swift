@@ -16,7 +16,7 @@ extension Hub {
             let password = call.string(body, "password")
         else { return }
         let limits = configuration.loginThrottle
-        let perAddress = Limit(key: AuthKeys.loginAttempts(address: call.head.peerAddress), limit: limits.attemptsPerAddress,
+        let perAddress = Limit(key: AuthKeys.loginAttempts(address: clientAddress(call)), limit: limits.attemptsPerAddress,
                                windowSeconds: limits.addressWindowSeconds, what: "login attempts from this address")
         throttle(call, perAddress) { [unowned self] in
             // No account can have these; answering at once tells nothing about accounts.

@@ -1,3 +1,5 @@
+import CartDomain
+
 /// Fixed-window counters in Redis, shared by every instance: INCR, then PEXPIRE NX,
 /// which gives a key its window once and also heals a key left without expiry.
 extension Hub {
@@ -7,6 +9,11 @@ extension Hub {
         var windowSeconds: Int
         /// For the 429 message: "login attempts from this address".
         var what: String
+    }
+
+    /// Whom per-address limits count for this request (`ClientAddress`).
+    func clientAddress(_ call: APICall) -> String {
+        ClientAddress.resolve(peer: call.head.peerAddress, forwardedFor: call.head.header("x-forwarded-for"), trustedProxies: configuration.trustedProxies)
     }
 
     /// Counts one hit; runs `proceed` when it is within the limit, otherwise answers

@@ -38,6 +38,9 @@ public struct HubConfiguration: Sendable {
     public var passwordHashThreads = max(1, min(4, ProcessInfo.processInfo.activeProcessorCount - 1))
     public var passwordHashQueue = 32
     public var loginThrottle = LoginThrottle()
+    /// Proxies whose `X-Forwarded-For` names the client (`CARTHUB_TRUSTED_PROXIES`): see
+    /// `ClientAddress`.
+    public var trustedProxies: Set<String> = []
     /// Seconds an unpaid order holds its stock before it expires (`CARTHUB_RESERVATION_TTL`).
     public var reservationTTL = 900
     /// HMAC-SHA256 key of payment notifications (`PAYMENT_WEBHOOK_SECRET`, at least 32

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CartDomain
 import CartHub
 import Diagnostics
 
@@ -26,6 +27,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("access-token-ttl"), help: "Seconds an access token lives, 60...86400 (CARTHUB_ACCESS_TOKEN_TTL).") var accessTokenTTL: Int?
     @Option(name: .customLong("refresh-token-ttl"), help: "Seconds a refresh token lives (CARTHUB_REFRESH_TOKEN_TTL).") var refreshTokenTTL: Int?
     @Option(name: .customLong("reservation-ttl"), help: "Seconds an unpaid order holds its stock (CARTHUB_RESERVATION_TTL).") var reservationTTL: Int?
+    @Option(name: .customLong("trusted-proxies"), help: "Comma-separated proxy addresses whose X-Forwarded-For names the client (CARTHUB_TRUSTED_PROXIES).") var trustedProxies: String?
+    @Option(name: .customLong("login-address-limit"), help: "Login attempts per client address a minute (CARTHUB_LOGIN_ADDRESS_LIMIT).") var loginAddressLimit: Int?
+    @Option(name: .customLong("login-account-limit"), help: "Failed logins of one account per 15 minutes (CARTHUB_LOGIN_ACCOUNT_LIMIT).") var loginAccountLimit: Int?
+    @Option(name: .customLong("register-address-limit"), help: "Registrations per client address a minute (CARTHUB_REGISTER_ADDRESS_LIMIT).") var registerAddressLimit: Int?
 
     func run() throws {
         Log.configure(from: Env.value("CARTHUB_LOG"))
@@ -53,6 +58,18 @@ struct Serve: ParsableCommand {
         c.refreshTokenTTL = try Env.int(refreshTokenTTL, "CARTHUB_REFRESH_TOKEN_TTL", default: 30 * 86_400)
         c.reservationTTL = try Env.int(reservationTTL, "CARTHUB_RESERVATION_TTL", default: 900)
         guard (1...7 * 86_400).contains(c.reservationTTL) else { throw ValidationError("CARTHUB_RESERVATION_TTL must be 1...604800 seconds") }
+        let proxies = Env.string(trustedProxies, "CARTHUB_TRUSTED_PROXIES", default: "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let bad = proxies.first(where: { !ClientAddress.isPlausible($0) }) {
+            throw ValidationError("CARTHUB_TRUSTED_PROXIES must list IP addresses (e.g. 127.0.0.1,::1), got \"\(bad)\"")
+        }
+        c.trustedProxies = Set(proxies)
+        c.loginThrottle.attemptsPerAddress = try Env.int(loginAddressLimit, "CARTHUB_LOGIN_ADDRESS_LIMIT", default: c.loginThrottle.attemptsPerAddress)
+        c.loginThrottle.failuresPerAccount = try Env.int(loginAccountLimit, "CARTHUB_LOGIN_ACCOUNT_LIMIT", default: c.loginThrottle.failuresPerAccount)
+        c.loginThrottle.registrationsPerAddress = try Env.int(registerAddressLimit, "CARTHUB_REGISTER_ADDRESS_LIMIT", default: c.loginThrottle.registrationsPerAddress)
+        for (name, value) in [("CARTHUB_LOGIN_ADDRESS_LIMIT", c.loginThrottle.attemptsPerAddress), ("CARTHUB_LOGIN_ACCOUNT_LIMIT", c.loginThrottle.failuresPerAccount),
+                              ("CARTHUB_REGISTER_ADDRESS_LIMIT", c.loginThrottle.registrationsPerAddress)] where !(1...1_000_000).contains(value) {
+            throw ValidationError("\(name) must be 1...1000000, got \(value)")
+        }
         if let secret = Env.value("PAYMENT_WEBHOOK_SECRET") {
             guard secret.utf8.count >= 32 else { throw ValidationError("PAYMENT_WEBHOOK_SECRET must be at least 32 bytes, got \(secret.utf8.count)") }
             c.paymentWebhookSecret = Array(secret.utf8)

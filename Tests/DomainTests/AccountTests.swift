@@ -40,4 +40,26 @@ struct AccountTests {
         #expect(AccountRules.passwordProblem(String(repeating: "p", count: 1024)) == nil)
         for bad in ["012345678", String(repeating: "p", count: 1025)] { #expect(AccountRules.passwordProblem(bad)?.code == .weakPassword) }
     }
+
+    @Test("the client address of per-address limits: the peer, or behind trusted proxies the nearest untrusted X-Forwarded-For entry")
+    func clientAddress() {
+        let proxies: Set<String> = ["127.0.0.1", "10.0.0.2"]
+        func resolve(_ peer: String, _ forwarded: String?) -> String {
+            ClientAddress.resolve(peer: peer, forwardedFor: forwarded, trustedProxies: proxies)
+        }
+        // Not from a trusted proxy: the header is anyone's word.
+        #expect(resolve("192.0.2.9", "203.0.113.7") == "192.0.2.9")
+        #expect(resolve("127.0.0.1", nil) == "127.0.0.1")
+        #expect(resolve("127.0.0.1", "203.0.113.7") == "203.0.113.7")
+        #expect(resolve("127.0.0.1", " 2001:db8::1 ") == "2001:db8::1")
+        // What the client put in front of the proxy's entry is not believed.
+        #expect(resolve("127.0.0.1", "1.2.3.4, 203.0.113.7") == "203.0.113.7")
+        // Through two trusted proxies; and a chain of trusted ones only.
+        #expect(resolve("127.0.0.1", "198.51.100.9, 10.0.0.2") == "198.51.100.9")
+        #expect(resolve("127.0.0.1", "10.0.0.2") == "10.0.0.2")
+        // A trusted proxy that wrote no address: its sender counts as that proxy.
+        #expect(resolve("127.0.0.1", "x}y") == "127.0.0.1")
+        #expect(resolve("127.0.0.1", "198.51.100.9, ") == "127.0.0.1")
+        for bad in ["", "localhost", "1.2.3.4/8", "a:b{c}", String(repeating: "1.", count: 30)] { #expect(!ClientAddress.isPlausible(bad), "\(bad)") }
+    }
 }

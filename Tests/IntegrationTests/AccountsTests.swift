@@ -122,6 +122,30 @@ struct AccountsTests {
         #expect(try AccountClient(hub).login(AccountClient.uniqueEmail("addr")).errorCode == "INVALID_CREDENTIALS")
     }
 
+    @Test("per-address limits are configurable; behind a trusted proxy they count the X-Forwarded-For client, elsewhere the header changes nothing")
+    func throttleBehindProxy() throws {
+        let proxy = AccountClient.randomAddress()
+        let behind = try HubProcess(environment: ["CARTHUB_TRUSTED_PROXIES": "\(proxy),10.9.8.7", "CARTHUB_REGISTER_ADDRESS_LIMIT": "2"])
+        let client = AccountClient(behind, address: proxy)
+        func register(_ forwardedFor: String, on client: AccountClient) throws -> HTTPResponse {
+            try client.request("POST", "/api/auth/register", json: JSONValue.object([
+                "email": .string(AccountClient.uniqueEmail("proxy")), "password": .string(AccountClient.password), "name": "Proxied",
+            ]).encoded, headers: [("X-Forwarded-For", forwardedFor)])
+        }
+        #expect(try register("198.51.100.7", on: client).status == 201)
+        #expect(try register("203.0.113.1, 198.51.100.7", on: client).status == 201, "a spoofed entry left of the proxy's is not the client")
+        let limited = try register("198.51.100.7", on: client)
+        #expect(limited.status == 429 && limited.errorCode == "RATE_LIMITED", "\(limited.bodyText)")
+        #expect(try register("198.51.100.8, 10.9.8.7", on: client).status == 201, "another client of the proxy (through a second trusted proxy)")
+
+        // A hub that trusts no proxy counts the peer, whatever the header says.
+        let direct = try HubProcess(environment: ["CARTHUB_REGISTER_ADDRESS_LIMIT": "2"])
+        let spoofer = AccountClient(direct)
+        #expect(try register("198.51.100.1", on: spoofer).status == 201)
+        #expect(try register("198.51.100.2", on: spoofer).status == 201)
+        #expect(try register("198.51.100.3", on: spoofer).status == 429)
+    }
+
     @Test("the login cookie opens a socket from an allowed Origin, and only from one")
     func cookieOpensSocket() throws {
         let hub = try HubProcess()
