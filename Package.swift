@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "DomainTests", dependencies: ["JSON", "CartDomain", "Auth", "CryptoPrimitives", "Scheduling", "Mail"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain", "CryptoPrimitives", "Mail"],
+            dependencies: ["carthub", "CartHub", "WebSocketClient", "Redis", "Postgres", "Storage", "Auth", "JSON", "CartDomain", "CryptoPrimitives", "Mail", "Scheduling"],
             // Browser/e2e.py: the browser test's selenium script, run by BrowserTests.swift.
             exclude: ["Browser"]
         ),

@@ -95,12 +95,20 @@ public struct Schedule: Sendable {
 /// Runs each schedule's due occurrence exactly once across every instance: the
 /// occurrence is claimed by inserting its `schedule_runs` row, under the schedule's
 /// advisory lock so that a manual run and a scheduled one never overlap.
+///
+/// An occurrence that failed runs again after 1, 2, 4, 8 minutes (5 attempts in all),
+/// as long as it is still the latest; one left `running` by an instance that died
+/// (nobody holds the schedule's lock any more) is taken over at once.
 public final class Scheduler {
     public let schedules: [Schedule]
     let instance: String
-    /// Per schedule, the latest occurrence known to be claimed (by anyone): no query
-    /// until the next one is due.
+    /// Per schedule, the latest occurrence known to need nothing more from this
+    /// instance (done, or out of attempts): no query until the next one is due.
     private var settled: [String: Int64] = [:]
+    /// Per schedule, a failed occurrence and when it may run again: no query before then.
+    private var waiting: [String: (occurrence: Int64, atMs: Int64)] = [:]
+    public static let maxAttempts = 5
+    static let firstRetryMs: Int64 = 60_000
 
     public init(schedules: [Schedule], instance: String) {
         self.schedules = schedules
@@ -120,37 +128,62 @@ public final class Scheduler {
         for schedule in schedules {
             let occurrence = schedule.timing.latest(atOrBefore: nowMs)
             if settled[schedule.name] == occurrence { continue }
-            if try ScheduleStore.exists(postgres, schedule: schedule.name, occurrenceMs: occurrence) {
-                settled[schedule.name] = occurrence
-                continue
+            if let wait = waiting[schedule.name], wait.occurrence == occurrence, nowMs < wait.atMs { continue }
+            var retry = false
+            if let state = try ScheduleStore.state(postgres, schedule: schedule.name, occurrenceMs: occurrence) {
+                switch (state.status, state.retryAtMs) {
+                case ("failed", let at?) where nowMs < at:
+                    waiting[schedule.name] = (occurrence, at)
+                    continue
+                case ("failed", _?), ("running", _):
+                    retry = true
+                default:
+                    settled[schedule.name] = occurrence
+                    continue
+                }
             }
             let outcome = try Self.run(schedule, occurrenceMs: occurrence, trigger: "schedule", claimedBy: instance,
-                                       context: ScheduleContext(redis: redis, postgres: postgres, nowMs: nowMs))
-            // Busy: a manual run holds the lock; try this occurrence again next tick.
-            if outcome != .busy { settled[schedule.name] = occurrence }
+                                       context: ScheduleContext(redis: redis, postgres: postgres, nowMs: nowMs), retry: retry)
+            switch outcome {
+            // Busy: a manual run, or another instance, holds the lock; look again next tick.
+            case .busy: break
+            case .ran(ok: false, _): waiting[schedule.name] = nil
+            default: settled[schedule.name] = occurrence
+            }
         }
     }
 
-    /// Claims the occurrence and runs the job; records its result.
-    public static func run(_ schedule: Schedule, occurrenceMs: Int64, trigger: String, claimedBy: String, context: ScheduleContext) throws -> Outcome {
+    /// Claims the occurrence (`retry`: takes a failed or orphaned one over) and runs the
+    /// job; records its result, and for a scheduled occurrence that failed, when to try
+    /// again.
+    public static func run(_ schedule: Schedule, occurrenceMs: Int64, trigger: String, claimedBy: String, context: ScheduleContext,
+                           retry: Bool = false) throws -> Outcome {
         let postgres = context.postgres
         guard try ScheduleStore.tryLock(postgres, schedule: schedule.name) else { return .busy }
         defer { try? ScheduleStore.unlock(postgres, schedule: schedule.name) }
-        guard try ScheduleStore.claim(postgres, schedule: schedule.name, occurrenceMs: occurrenceMs, trigger: trigger, claimedBy: claimedBy) else {
-            return .claimedElsewhere
+        let attempt: Int
+        if retry {
+            guard let n = try ScheduleStore.reclaim(postgres, schedule: schedule.name, occurrenceMs: occurrenceMs, claimedBy: claimedBy, nowMs: context.nowMs)
+            else { return .claimedElsewhere }
+            attempt = n
+        } else {
+            guard try ScheduleStore.claim(postgres, schedule: schedule.name, occurrenceMs: occurrenceMs, trigger: trigger, claimedBy: claimedBy) else {
+                return .claimedElsewhere
+            }
+            attempt = 1
         }
-        Log.info("schedule \(schedule.name): running the occurrence of \(Timestamp.iso8601(milliseconds: occurrenceMs)) (\(trigger))")
-        let outcome: Outcome
+        let again = attempt > 1 ? ", attempt \(attempt)" : ""
+        Log.info("schedule \(schedule.name): running the occurrence of \(Timestamp.iso8601(milliseconds: occurrenceMs)) (\(trigger)\(again))")
         do {
-            outcome = .ran(ok: true, result: try schedule.job(context))
-        } catch {
-            Log.warning("schedule \(schedule.name): failed: \(error)")
-            outcome = .ran(ok: false, result: "\(error)")
-        }
-        if case .ran(let ok, let result) = outcome {
+            let result = try schedule.job(context)
             // A Postgres that went away mid-job leaves the row `running`; the error surfaces to the caller.
-            try ScheduleStore.finish(postgres, schedule: schedule.name, occurrenceMs: occurrenceMs, ok: ok, result: result)
+            try ScheduleStore.finish(postgres, schedule: schedule.name, occurrenceMs: occurrenceMs, ok: true, result: result)
+            return .ran(ok: true, result: result)
+        } catch {
+            let retryAt = trigger == "schedule" && attempt < maxAttempts ? context.nowMs + firstRetryMs << Int64(attempt - 1) : nil
+            Log.warning("schedule \(schedule.name): failed: \(error)" + (retryAt.map { "; trying again at \(Timestamp.iso8601(milliseconds: $0))" } ?? ""))
+            try ScheduleStore.finish(postgres, schedule: schedule.name, occurrenceMs: occurrenceMs, ok: false, result: "\(error)", retryAtMs: retryAt)
+            return .ran(ok: false, result: "\(error)")
         }
-        return outcome
     }
 }

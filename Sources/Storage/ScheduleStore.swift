@@ -14,6 +14,21 @@ public struct ScheduleRun: Sendable, Equatable {
     public var result: String?
 }
 
+/// Where an occurrence stands (`ScheduleStore.state`).
+public struct OccurrenceState: Sendable, Equatable {
+    /// `running`, `ok` or `failed`.
+    public var status: String
+    public var attempts: Int
+    /// When a failed occurrence may run again; nil: not again.
+    public var retryAtMs: Int64?
+
+    public init(status: String, attempts: Int, retryAtMs: Int64?) {
+        self.status = status
+        self.attempts = attempts
+        self.retryAtMs = retryAtMs
+    }
+}
+
 /// The `schedule_runs` table: one row per occurrence of a schedule, its primary key the
 /// claim that makes exactly one instance run it.
 public enum ScheduleStore {
@@ -26,17 +41,36 @@ public enum ScheduleStore {
             """, [schedule, String(occurrenceMs), trigger, claimedBy]).affectedRows == 1
     }
 
-    /// True when the occurrence has a row (claimed by anyone).
-    public static func exists(_ c: PostgresConnection, schedule: String, occurrenceMs: Int64) throws -> Bool {
-        try c.query("select 1 from schedule_runs where schedule = $1 and occurrence = to_timestamp($2::bigint / 1000.0)",
-                    [schedule, String(occurrenceMs)]).count > 0
+    /// The occurrence's row, if it was claimed (by anyone).
+    public static func state(_ c: PostgresConnection, schedule: String, occurrenceMs: Int64) throws -> OccurrenceState? {
+        try c.query("""
+            select status, attempts, (extract(epoch from retry_at) * 1000)::bigint from schedule_runs
+            where schedule = $1 and occurrence = to_timestamp($2::bigint / 1000.0)
+            """, [schedule, String(occurrenceMs)]).rows.first.map {
+            OccurrenceState(status: $0[0] ?? "", attempts: $0[1].flatMap { Int($0) } ?? 1, retryAtMs: $0[2].flatMap { Int64($0) })
+        }
     }
 
-    public static func finish(_ c: PostgresConnection, schedule: String, occurrenceMs: Int64, ok: Bool, result: String) throws {
+    /// Takes the occurrence over for another attempt: one that failed and whose retry time
+    /// has come, or one still `running` although nobody holds the schedule's lock (its
+    /// instance died). Call it holding that lock. The attempt's number, or nil.
+    public static func reclaim(_ c: PostgresConnection, schedule: String, occurrenceMs: Int64, claimedBy: String, nowMs: Int64) throws -> Int? {
         try c.query("""
-            update schedule_runs set finished_at = now(), status = $3, result = $4
+            update schedule_runs set status = 'running', attempts = attempts + 1, claimed_by = $3, started_at = now(),
+                finished_at = null, result = null, retry_at = null
             where schedule = $1 and occurrence = to_timestamp($2::bigint / 1000.0)
-            """, [schedule, String(occurrenceMs), ok ? "ok" : "failed", String(result.prefix(2000))])
+              and (status = 'running' or (status = 'failed' and retry_at <= to_timestamp($4::bigint / 1000.0)))
+            returning attempts
+            """, [schedule, String(occurrenceMs), claimedBy, String(nowMs)]).rows.first?.first.flatMap { $0 }.flatMap { Int($0) }
+    }
+
+    /// Records the outcome; a failure may be given a time to try again.
+    public static func finish(_ c: PostgresConnection, schedule: String, occurrenceMs: Int64, ok: Bool, result: String, retryAtMs: Int64? = nil) throws {
+        try c.query("""
+            update schedule_runs set finished_at = now(), status = $3, result = $4,
+                retry_at = case when $5::bigint is null then null else to_timestamp($5::bigint / 1000.0) end
+            where schedule = $1 and occurrence = to_timestamp($2::bigint / 1000.0)
+            """, [schedule, String(occurrenceMs), ok ? "ok" : "failed", String(result.prefix(2000)), retryAtMs.map { String($0) }])
     }
 
     /// The latest runs of a schedule, newest occurrence first.

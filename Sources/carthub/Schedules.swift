@@ -36,8 +36,14 @@ struct Schedules: ParsableCommand {
                     let end = run.finishedAt.map { "finished \($0)" } ?? "started \(run.startedAt), not finished"
                     print("  \(run.trigger == "manual" ? "manual" : "run") \(run.occurrence)\t\(run.status)\t\(end)\tby \(run.claimedBy)\t\(run.result ?? "")")
                 }
-                let pendingDue = try !ScheduleStore.exists(postgres, schedule: schedule.name, occurrenceMs: due)
-                let next = pendingDue ? "\(Timestamp.iso8601(milliseconds: due)) (due now)" : Timestamp.iso8601(milliseconds: schedule.timing.next(after: now))
+                let state = try ScheduleStore.state(postgres, schedule: schedule.name, occurrenceMs: due)
+                let next = if state == nil {
+                    "\(Timestamp.iso8601(milliseconds: due)) (due now)"
+                } else if let retry = state?.retryAtMs, state?.status == "failed" {
+                    "\(Timestamp.iso8601(milliseconds: retry)) (attempt \(state!.attempts + 1) of \(Scheduler.maxAttempts))"
+                } else {
+                    Timestamp.iso8601(milliseconds: schedule.timing.next(after: now))
+                }
                 print("  next: \(next)")
             }
         }
