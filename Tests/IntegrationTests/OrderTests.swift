@@ -305,10 +305,10 @@ struct OrderTests {
         _ = try socket.orderUpdate("CANCELLED", id: order, timeout: 30)
         _ = try eventually(within: 10, "the reservation of \(order) released") { try world.available(book) == 10 ? true : nil }
         #expect(try world.reservations() == 0)
+        // The mail is queued after the event is published.
         let messageId = OrderMail.messageId(orderId: order, status: .cancelled)
-        let queued = (try world.redis().command(["XRANGE", MailKeys.stream, "-", "+"]).arrayValue ?? [])
-            .flatMap { ($0.arrayValue?.last?.arrayValue ?? []).compactMap(\.stringValue) }
-        #expect(queued.contains(messageId), "no job for \(messageId) on \(MailKeys.stream): \(queued)")
+        let queued = { (try world.redis().command(["XRANGE", MailKeys.stream, "-", "+"]).arrayValue ?? []).flatMap { ($0.arrayValue?.last?.arrayValue ?? []).compactMap(\.stringValue) } }
+        _ = try eventually(within: 10, "a job for \(messageId) on \(MailKeys.stream) (have \(try queued()))") { try queued().contains(messageId) ? true : nil }
         _ = try eventually(within: 10, "the follow-up record of \(order) gone") { try followUps(order).isEmpty ? true : nil }
     }
 
@@ -359,6 +359,8 @@ struct OrderTests {
         #expect(try world.pay(order).status == 200)
         #expect(try world.order(order)?.status == .confirmed)
         #expect(try world.postgresStock(book) == 0)
+        // The reservation is committed after the webhook's answer.
+        _ = try eventually(within: 10, "the reservation committed") { try world.reservations() == 0 ? true : nil }
         #expect(try world.verifyStock(repair: false).status == 0)
     }
 
