@@ -40,15 +40,9 @@ public struct CatalogConflict: Error, Sendable, Equatable, CustomStringConvertib
 /// A stock change that would leave a book fewer units than its unpaid orders hold: their
 /// payments could not take the units out (the REST layer answers 409 `CONFLICT`).
 public struct StockBelowReserved: Error, Sendable, Equatable, CustomStringConvertible {
-    public var bookId: String
-    public var stock: Int64
-    public var reserved: Int64
-
-    public init(bookId: String, stock: Int64, reserved: Int64) {
-        self.bookId = bookId
-        self.stock = stock
-        self.reserved = reserved
-    }
+    public let bookId: String
+    public let stock: Int64
+    public let reserved: Int64
 
     public var description: String {
         "book \"\(bookId)\": unpaid orders hold \(reserved) unit(s), so its stock cannot go below \(reserved) (asked: \(stock))"
