@@ -108,14 +108,23 @@ final class OrderJobs {
         for (id, status) in try OrderStore.pendingFollowUps(postgres, olderThanSeconds: olderThanSeconds, limit: Self.batch) {
             if let order = try OrderStore.load(postgres, id: id) {
                 try script.settle(redis, orderId: id, status: order.status)
-                try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
-                var then = order
-                then.status = status
-                try OrderMail.enqueue(redis, postgres, then)
+                try announce(order, change: status, redis: redis, postgres: postgres)
+            } else {
+                try OrderStore.followedUp(postgres, id: id, status: status)
             }
-            try OrderStore.followedUp(postgres, id: id, status: status)
             Log.warning("orders: redid the \(status.rawValue) follow-ups of order \(id)")
         }
+    }
+
+    /// The last follow-ups of the order's change to `status`, its stock settled: `order.updated`
+    /// (the order as it is now) to the user's devices, the mail of `status` queued, and the
+    /// change's follow-up row deleted.
+    private func announce(_ order: Order, change status: OrderStatus, redis: BlockingRedisConnection, postgres: PostgresConnection) throws {
+        try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
+        var then = order
+        then.status = status
+        try OrderMail.enqueue(redis, postgres, then)
+        try OrderStore.followedUp(postgres, id: order.id, status: status)
     }
 
     private func keepLease(_ redis: BlockingRedisConnection, now: Double) throws -> Bool {
@@ -189,19 +198,13 @@ final class OrderJobs {
         switch try OrderStore.transition(postgres, id: id, from: .paymentPending, to: .expired) {
         case .changed(let order):
             try script.release(redis, orderId: id)
-            try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
-            try OrderMail.enqueue(redis, postgres, order)
-            try OrderStore.followedUp(postgres, id: id, status: .expired)
+            try announce(order, change: .expired, redis: redis, postgres: postgres)
             metrics.add("orders_expired", 1)
         case .unchanged(let order), .refused(let order):
             try script.settle(redis, orderId: id, status: order.status)
             // A redelivery (this job failed or died after the commit): the EXPIRED event and
             // mail again, in case they were not sent; its Message-ID makes it one mail.
-            if order.status == .expired {
-                try redis.command(["PUBLISH", CartKeys.channel(userId: order.userId), order.updatedEvent])
-                try OrderMail.enqueue(redis, postgres, order)
-                try OrderStore.followedUp(postgres, id: id, status: .expired)
-            }
+            if order.status == .expired { try announce(order, change: .expired, redis: redis, postgres: postgres) }
         case .notFound:
             // A reservation without an order: its hub died before writing it.
             if try script.release(redis, orderId: id) { Log.warning("orders: released the orphan reservation \(id)") }

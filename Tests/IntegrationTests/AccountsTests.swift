@@ -132,18 +132,30 @@ struct AccountsTests {
                 "email": .string(AccountClient.uniqueEmail("proxy")), "password": .string(AccountClient.password), "name": "Proxied",
             ]).encoded, headers: [("X-Forwarded-For", forwardedFor)])
         }
-        #expect(try register("198.51.100.7", on: client).status == 201)
-        #expect(try register("203.0.113.1, 198.51.100.7", on: client).status == 201, "a spoofed entry left of the proxy's is not the client")
-        let limited = try register("198.51.100.7", on: client)
+        // Forwarded client addresses of their own, like every test's: limits are shared by runs.
+        let (first, second) = (AccountClient.randomAddress(), AccountClient.randomAddress())
+        #expect(try register(first, on: client).status == 201)
+        #expect(try register("203.0.113.1, \(first)", on: client).status == 201, "a spoofed entry left of the proxy's is not the client")
+        let limited = try register(first, on: client)
         #expect(limited.status == 429 && limited.errorCode == "RATE_LIMITED", "\(limited.bodyText)")
-        #expect(try register("198.51.100.8, 10.9.8.7", on: client).status == 201, "another client of the proxy (through a second trusted proxy)")
+        #expect(try register("\(second), 10.9.8.7", on: client).status == 201, "another client of the proxy (through a second trusted proxy)")
 
         // A hub that trusts no proxy counts the peer, whatever the header says.
         let direct = try HubProcess(environment: ["CARTHUB_REGISTER_ADDRESS_LIMIT": "2"])
         let spoofer = AccountClient(direct)
-        #expect(try register("198.51.100.1", on: spoofer).status == 201)
-        #expect(try register("198.51.100.2", on: spoofer).status == 201)
-        #expect(try register("198.51.100.3", on: spoofer).status == 429)
+        for (forwarded, status) in [(AccountClient.randomAddress(), 201), (AccountClient.randomAddress(), 201), (AccountClient.randomAddress(), 429)] {
+            #expect(try register(forwarded, on: spoofer).status == status)
+        }
+
+        // Bad settings stop `carthub serve` at start, naming the variable. (CARTHUB_MAX_QUANTITY=0
+        // is checked after these: a hub that took one of them exits on that instead of serving.)
+        for (name, value, message) in [("CARTHUB_TRUSTED_PROXIES", "10.0.0.1,proxy.local", "CARTHUB_TRUSTED_PROXIES must list IP addresses"),
+                                       ("CARTHUB_LOGIN_ADDRESS_LIMIT", "0", "CARTHUB_LOGIN_ADDRESS_LIMIT must be 1...1000000"),
+                                       ("CARTHUB_LOGIN_ACCOUNT_LIMIT", "1000001", "CARTHUB_LOGIN_ACCOUNT_LIMIT must be 1...1000000"),
+                                       ("CARTHUB_REGISTER_ADDRESS_LIMIT", "many", "CARTHUB_REGISTER_ADDRESS_LIMIT must be an integer")] {
+            let run = try runCLI(["serve"], environment: try HubProcess.environment([name: value, "CARTHUB_MAX_QUANTITY": "0"]))
+            #expect(run.status != 0 && run.output.contains(message), "\(name)=\(value): exit \(run.status): \(run.output)")
+        }
     }
 
     @Test("the login cookie opens a socket from an allowed Origin, and only from one")
