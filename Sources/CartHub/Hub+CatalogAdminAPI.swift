@@ -23,8 +23,6 @@ extension Hub {
             switch result {
             case .success(let stored):
                 published(stored.id) { call.respond(201, json: Self.json(stored), headers: [("location", "/api/books/\(stored.id)")]) }
-            case .failure(let conflict as CatalogConflict):
-                call.fail(.conflict, conflict.description)
             case .failure(let error):
                 catalogFailed(call, error)
             }
@@ -74,10 +72,17 @@ extension Hub {
         }
     }
 
-    /// 409 for a stock cut below what unpaid orders hold; otherwise the store is unavailable.
+    /// 409 for an id a live book has or a stock cut below what unpaid orders hold;
+    /// otherwise the store is unavailable.
     private func catalogFailed(_ call: APICall, _ error: Error) {
-        guard let below = error as? StockBelowReserved else { return catalogUnavailable(call, error) }
-        call.fail(CartError(.conflict, below.description, details: #"{"bookId":\#(JSONString.quoted(below.bookId)),"reserved":\#(below.reserved)}"#))
+        switch error {
+        case let conflict as CatalogConflict:
+            call.fail(.conflict, conflict.description)
+        case let below as StockBelowReserved:
+            call.fail(CartError(.conflict, below.description, details: #"{"bookId":\#(JSONString.quoted(below.bookId)),"reserved":\#(below.reserved)}"#))
+        default:
+            catalogUnavailable(call, error)
+        }
     }
 
     private func catalogUnavailable(_ call: APICall, _ error: Error) {

@@ -96,8 +96,9 @@ public enum CatalogStore {
                 return inserted
             }
             guard stored.deleted else { throw CatalogConflict(bookId: book.id) }
-            try checkReserved(c, [(book, book.stock - stored.book.stock)])
-            return try rewrite(c, book, stockDelta: book.stock - stored.book.stock)
+            let delta = book.stock - stored.book.stock
+            try checkReserved(c, [(book, delta)])
+            return try rewrite(c, book, stockDelta: delta)
         }
     }
 

@@ -37,12 +37,13 @@ struct Schedules: ParsableCommand {
                     print("  \(run.trigger == "manual" ? "manual" : "run") \(run.occurrence)\t\(run.status)\t\(end)\tby \(run.claimedBy)\t\(run.result ?? "")")
                 }
                 let state = try ScheduleStore.state(postgres, schedule: schedule.name, occurrenceMs: due)
-                let next = if state == nil {
-                    "\(Timestamp.iso8601(milliseconds: due)) (due now)"
-                } else if let retry = state?.retryAtMs, state?.status == "failed" {
-                    "\(Timestamp.iso8601(milliseconds: retry)) (attempt \(state!.attempts + 1) of \(Scheduler.maxAttempts))"
+                var next = Timestamp.iso8601(milliseconds: schedule.timing.next(after: now))
+                if let state {
+                    if state.status == "failed", let retry = state.retryAtMs {
+                        next = "\(Timestamp.iso8601(milliseconds: retry)) (attempt \(state.attempts + 1) of \(Scheduler.maxAttempts))"
+                    }
                 } else {
-                    Timestamp.iso8601(milliseconds: schedule.timing.next(after: now))
+                    next = "\(Timestamp.iso8601(milliseconds: due)) (due now)"
                 }
                 print("  next: \(next)")
             }
