@@ -122,7 +122,9 @@ public final class RedisConnection {
     private func connect() {
         reconnectTimer = nil
         connectStartedAt = loop.now
-        guard let ac = redisAsyncConnect(configuration.host, Int32(configuration.port)) else {
+        let connected = configuration.socketPath.map { redisAsyncConnectUnix($0) }
+            ?? redisAsyncConnect(configuration.host, Int32(configuration.port))
+        guard let ac = connected else {
             scheduleReconnect("out of memory")
             return
         }
@@ -142,7 +144,7 @@ public final class RedisConnection {
         redisAsyncSetDisconnectCallback(ac, disconnectCallback)
         context = ac
         outstanding = 0
-        // hiredis buffers these until the TCP connect completes.
+        // hiredis buffers these until the connect completes.
         var handshake = configuration.handshake
         handshake.append(["CLIENT", "SETNAME", name])
         for (i, command) in handshake.enumerated() {

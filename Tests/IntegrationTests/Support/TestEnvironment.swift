@@ -21,6 +21,8 @@ enum TestEnvironment {
     }
 
     static func redisURL() throws -> String { try require("REDIS_URL") }
+    /// The same Redis over its Unix socket (`unix://...`).
+    static func redisSocketURL() throws -> String { try require("REDIS_SOCKET_URL") }
     static func databaseURL() throws -> String { try require("DATABASE_URL") }
 
     static var binary: String {
@@ -33,7 +35,7 @@ enum TestEnvironment {
 
     static func redis() throws -> BlockingRedisConnection {
         let url = try redisURL()
-        let configuration = try #require(RedisConfiguration(url: url), "REDIS_URL is not a redis:// URL")
+        let configuration = try #require(RedisConfiguration(url: url), "REDIS_URL is not a Redis URL")
         return try BlockingRedisConnection(configuration)
     }
 
