@@ -11,7 +11,8 @@
 # release, migrates, imports scripts/demo-catalog.json with every stock raised to
 # 1,000,000, starts release hubs on fixed ports and one persistence worker, and runs:
 #
-#   script      redis-benchmark: EVALSHA of lua/cart.lua on a 5-line cart (INFO commandstats)
+#   script      redis-benchmark: EVALSHA of lua/cart.lua on a 5-line cart (INFO commandstats),
+#               next to `return 1` and scripts/bench/floor.lua (a change's bare minimum)
 #   idle        10,000 idle sockets on a fresh hub: RSS growth per socket
 #   closed-1hub closed loop, 1,000 sockets (500 users x 2 devices), one hub
 #   closed-2hub the same over two hubs
@@ -42,7 +43,7 @@ for arg in "$@"; do
     case "$arg" in
         --smoke) SMOKE=1 ;;
         --debug) CONFIG=debug ;;
-        -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: scripts/bench.sh [--smoke [--debug]]" >&2; exit 2 ;;
     esac
 done
@@ -317,6 +318,7 @@ if wants script; then
         local cli=$1 i
         SHA=$($cli script load "$cart_source")
         TRIVIAL=$($cli script load "return 1")
+        FLOOR=$($cli script load "$(cat scripts/bench/floor.lua)")
         $cli del "${keys[@]}" "${derived[@]}" >/dev/null
         # The shard's generation hash (see lua/cart.lua): generation 1, loaded.
         $cli hset "gen:$tag" g 1 loaded 1 >/dev/null
@@ -342,6 +344,7 @@ if wants script; then
     script_run set "$SHA" set bk-0003 3 100000
     script_run get "$SHA" get "" 0 100000
     script_run trivial "$TRIVIAL" set bk-0003 3 100000
+    script_run floor "$FLOOR" set bk-0003 3 100000
     redis_cli hlen "cart:$tag:$user:lines" >"$TMP/script.lines"
     stop_pid "$SUB_PID"
     SUB_PID=""
@@ -358,7 +361,7 @@ if wants script; then
     cg_cli() { redis-cli -s "$cg/redis.sock" "$@"; }
     for ((i = 0; i < 100; i++)); do cg_cli ping >/dev/null 2>&1 && break; sleep 0.2; done
     script_setup cg_cli
-    for run in "set $SHA set bk-0003 3" "get $SHA get '' 0" "trivial $TRIVIAL set bk-0003 3"; do
+    for run in "set $SHA set bk-0003 3" "get $SHA get '' 0" "trivial $TRIVIAL set bk-0003 3" "floor $FLOOR set bk-0003 3"; do
         eval "set -- $run"
         script_call "$2" "$3" "$4" "$5"
         redis-benchmark -s "$cg/redis.sock" -c 1 -n 200 -r 1000000000 "${CALL[@]}" >/dev/null 2>&1 # warm-up
