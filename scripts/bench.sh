@@ -31,8 +31,6 @@
 #                    the machine to be at most 15 % busy with other work
 #   BENCH_RETRIES / BENCH_NOISE_LIMIT  run a scenario again (default once) when other
 #                    processes took more than 25 % of a core during it; the quieter run is kept
-#   BENCH_REDIS_TRANSPORT  unix (default, as run.sh) or tcp: how the hubs and the worker
-#                    reach Redis
 set -euo pipefail
 
 PROG=bench.sh
@@ -43,7 +41,7 @@ for arg in "$@"; do
     case "$arg" in
         --smoke) SMOKE=1 ;;
         --debug) CONFIG=debug ;;
-        -h | --help) sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "usage: scripts/bench.sh [--smoke [--debug]]" >&2; exit 2 ;;
     esac
 done
@@ -123,13 +121,6 @@ export REDIS_URL DATABASE_URL
 REDIS_PORT=${REDIS_URL##*:}
 REDIS_PORT=${REDIS_PORT%%/*}
 REDIS_PASS=$(tr -d ' \n\r' <"$ROOT/scripts/.data/bench/redis.password")
-# The hubs and the worker reach Redis over its Unix socket, as run.sh's do, or TCP.
-REDIS_TRANSPORT=${BENCH_REDIS_TRANSPORT:-unix}
-case "$REDIS_TRANSPORT" in
-    unix) SERVICE_REDIS_URL=$REDIS_SOCKET_URL ;;
-    tcp) SERVICE_REDIS_URL=$REDIS_URL ;;
-    *) die "BENCH_REDIS_TRANSPORT must be unix or tcp (got '$REDIS_TRANSPORT')" ;;
-esac
 redis_cli() { REDISCLI_AUTH=$REDIS_PASS redis-cli --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
 
 secret_file="$ROOT/scripts/.data/bench/jwt.secret"
@@ -164,7 +155,7 @@ port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_hub() { # start_hub PORT: a release hub, waits until /readyz answers
     local port=$1 pid i
     port_in_use "$port" && die "127.0.0.1:$port is in use; set BENCH_PORT to another first port"
-    REDIS_URL=$SERVICE_REDIS_URL CARTHUB_PORT=$port CARTHUB_LOG=warning "$BIN" serve >>"$TMP/hub-$port.log" 2>&1 &
+    CARTHUB_PORT=$port CARTHUB_LOG=warning "$BIN" serve >>"$TMP/hub-$port.log" 2>&1 &
     pid=$!
     HUB_PIDS+=("$pid")
     for ((i = 0; i < 300; i++)); do
@@ -177,7 +168,7 @@ start_hub() { # start_hub PORT: a release hub, waits until /readyz answers
 
 start_worker() {
     [[ -n $WORKER_PID ]] && return 0
-    REDIS_URL=$SERVICE_REDIS_URL CARTHUB_LOG=warning "$BIN" worker >>"$TMP/worker.log" 2>&1 &
+    CARTHUB_LOG=warning "$BIN" worker >>"$TMP/worker.log" 2>&1 &
     WORKER_PID=$!
 }
 
@@ -399,6 +390,6 @@ cat "$TMP"/hub-*.log "$TMP"/worker.log 2>/dev/null | tail -n 200 >"$TMP/service-
 
 python3 "$ROOT/scripts/bench/summarize.py" --tmp "$TMP" --out "$RESULTS/$STAMP" \
     --commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-    --duration "$DURATION" --warmup "$WARMUP" --redis-transport "$REDIS_TRANSPORT"
+    --duration "$DURATION" --warmup "$WARMUP"
 note "results: scripts/bench/results/$STAMP.json and .md"
 cat "$RESULTS/$STAMP.md"

@@ -25,7 +25,7 @@ trap 'exit 143' TERM
 
 bash "$SERVICES" start test
 eval "$(bash "$SERVICES" env test)"
-export REDIS_URL REDIS_SOCKET_URL DATABASE_URL
+export REDIS_URL DATABASE_URL
 export CARTHUB_BIN="$ROOT/.build/debug/carthub"
 export CARTHUB_LUA_DIR="$ROOT/lua"
 # openapi-spec-validator and schemathesis for the OpenAPI tests (pinned, project-local venv).

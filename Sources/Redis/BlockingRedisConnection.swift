@@ -6,15 +6,13 @@ public final class BlockingRedisConnection {
 
     public init(_ configuration: RedisConfiguration, timeoutSeconds: Int = 5) throws(RedisError) {
         let tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
-        let connected = configuration.socketPath.map { redisConnectUnixWithTimeout($0, tv) }
-            ?? redisConnectWithTimeout(configuration.host, Int32(configuration.port), tv)
-        guard let context = connected else {
+        guard let context = redisConnectWithTimeout(configuration.host, Int32(configuration.port), tv) else {
             throw RedisError(.unavailable, "cannot allocate a redis context")
         }
         if context.pointee.err != 0 {
             let message = String(cString: withUnsafePointer(to: context.pointee.errstr) { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) })
             redisFree(context)
-            throw RedisError(.unavailable, "cannot connect to redis at \(configuration.endpoint): \(message)")
+            throw RedisError(.unavailable, "cannot connect to redis at \(configuration.host):\(configuration.port): \(message)")
         }
         redisSetTimeout(context, tv)
         self.context = context

@@ -122,9 +122,7 @@ public final class RedisConnection {
     private func connect() {
         reconnectTimer = nil
         connectStartedAt = loop.now
-        let connected = configuration.socketPath.map { redisAsyncConnectUnix($0) }
-            ?? redisAsyncConnect(configuration.host, Int32(configuration.port))
-        guard let ac = connected else {
+        guard let ac = redisAsyncConnect(configuration.host, Int32(configuration.port)) else {
             scheduleReconnect("out of memory")
             return
         }
@@ -144,7 +142,7 @@ public final class RedisConnection {
         redisAsyncSetDisconnectCallback(ac, disconnectCallback)
         context = ac
         outstanding = 0
-        // hiredis buffers these until the connect completes.
+        // hiredis buffers these until the TCP connect completes.
         var handshake = configuration.handshake
         handshake.append(["CLIENT", "SETNAME", name])
         for (i, command) in handshake.enumerated() {

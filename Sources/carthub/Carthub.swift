@@ -7,8 +7,7 @@ struct Carthub: ParsableCommand {
         abstract: "Realtime shopping-cart hub: WebSocket + REST over Redis and Postgres.",
         discussion: """
             Environment (each overridable by the matching flag):
-              REDIS_URL                 redis://[:password@]host:port/db   (default redis://127.0.0.1:6379/0),
-                                        or unix://[:password@]/path/to/redis.sock[?db=N] on the same machine
+              REDIS_URL                 redis://[:password@]host:port/db   (default redis://127.0.0.1:6379/0)
               DATABASE_URL              postgres://user:pass@host:port/db  (default postgres://carthub@127.0.0.1:5432/carthub)
               JWT_SECRET                HS256 secret, at least 32 bytes (required by serve and token)
               CARTHUB_HOST              listen address (default 127.0.0.1)

@@ -45,7 +45,7 @@ enum Env {
     static func redis(_ flag: String?) throws -> RedisConfiguration {
         let url = string(flag, "REDIS_URL", default: "redis://127.0.0.1:6379/0")
         guard let configuration = RedisConfiguration(url: url) else {
-            throw ValidationError("REDIS_URL must look like redis://[:password@]host:port/db or unix://[:password@]/path/to/redis.sock[?db=N]")
+            throw ValidationError("REDIS_URL must look like redis://[:password@]host:port/db")
         }
         return configuration
     }

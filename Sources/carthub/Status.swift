@@ -16,7 +16,7 @@ struct Status: ParsableCommand {
         let redis = try BlockingRedisConnection(c.redis)
         let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
         let generation = try redis.command(["GET", CartKeys.generation]).stringValue
-        print("redis       \(c.redis.endpoint)  generation \(generation ?? "MISSING (Redis lost its data or was never initialised)")")
+        print("redis       \(c.redis.host):\(c.redis.port)  generation \(generation ?? "MISSING (Redis lost its data or was never initialised)")")
         let workers = try redis.command(["ZRANGE", CartKeys.workers, "0", "-1", "WITHSCORES"]).arrayValue ?? []
         var live: [String] = []
         for i in stride(from: 0, to: workers.count - 1, by: 2) {

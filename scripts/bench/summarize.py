@@ -100,7 +100,6 @@ def main():
     parser.add_argument("--commit", default="unknown")
     parser.add_argument("--duration", default="")
     parser.add_argument("--warmup", default="")
-    parser.add_argument("--redis-transport", default="tcp", help="how the hubs and the worker reach Redis: tcp or unix")
     args = parser.parse_args()
 
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -110,7 +109,6 @@ def main():
         "machine": machine(),
         "durationS": float(args.duration) if args.duration else None,
         "warmupS": float(args.warmup) if args.warmup else None,
-        "redisTransport": args.redis_transport,
         "script": None,
         "scenarios": {},
         "targets": [],
@@ -239,8 +237,7 @@ def markdown(r):
     lines.append("")
     lines.append(f"Machine: {m['nproc']} × {m['cpuModel']}, {fmt((m['memTotalMiB'] or 0) / 1024, 1)} GiB RAM, "
                  f"{m.get('os', 'Linux')}, kernel {m['kernel']}. Hubs, Redis, Postgres, the worker and the bench "
-                 f"all run on it; the hubs and the worker reach Redis over "
-                 f"{'its Unix socket' if r.get('redisTransport') == 'unix' else 'loopback TCP'}. Each load scenario: {fmt(r['durationS'], 0)} s measured after {fmt(r['warmupS'], 0)} s warm-up.")
+                 f"all run on it. Each load scenario: {fmt(r['durationS'], 0)} s measured after {fmt(r['warmupS'], 0)} s warm-up.")
     lines.append("")
     lines.append("## Targets (issue 8)")
     lines.append("")

@@ -21,8 +21,6 @@ enum TestEnvironment {
     }
 
     static func redisURL() throws -> String { try require("REDIS_URL") }
-    /// The same Redis over its Unix socket (`unix://...`).
-    static func redisSocketURL() throws -> String { try require("REDIS_SOCKET_URL") }
     static func databaseURL() throws -> String { try require("DATABASE_URL") }
 
     static var binary: String {
@@ -35,7 +33,7 @@ enum TestEnvironment {
 
     static func redis() throws -> BlockingRedisConnection {
         let url = try redisURL()
-        let configuration = try #require(RedisConfiguration(url: url), "REDIS_URL is not a Redis URL")
+        let configuration = try #require(RedisConfiguration(url: url), "REDIS_URL is not a redis:// URL")
         return try BlockingRedisConnection(configuration)
     }
 
