@@ -2,6 +2,13 @@
 #define CARTHUB_CHIREDIS_SHIM_H
 #include <hiredis/hiredis.h>
 #include <hiredis/async.h>
+#include <sys/ioctl.h>
+
+/* Bytes waiting in a socket's receive queue (ioctl is variadic: Swift cannot call it). */
+static inline int carthub_bytes_readable(int fd) {
+    int n = 0;
+    return ioctl(fd, FIONREAD, &n) == 0 ? n : 0;
+}
 
 /* Whether the async connect has completed (REDIS_CONNECTED is a macro). */
 static inline int carthub_redis_is_connected(const redisAsyncContext *ac) {

@@ -76,9 +76,24 @@ final class RedisLoopAdapter {
             armed = 0
             events = Int32(UV_READABLE.rawValue)
         }
-        if context != nil, events & Int32(UV_READABLE.rawValue) != 0 { redisAsyncHandleRead(context) }
+        if events & Int32(UV_READABLE.rawValue) != 0 { read() }
         if context != nil, events & Int32(UV_WRITABLE.rawValue) != 0 { write() }
     }
+
+    /// hiredis reads at most 16 KB per call, about 14 cart events. A hub's subscriber
+    /// carries every event of its users' rooms, and one read per loop turn let it fall
+    /// seconds behind a busy turn's replies, so read on while the kernel holds more, up to
+    /// `maxReadsPerTurn` (then the other sockets get their turn).
+    private func read() {
+        for _ in 0..<Self.maxReadsPerTurn {
+            guard let context else { return }
+            redisAsyncHandleRead(context)
+            // The callbacks may have disconnected it (cleanup sets `context` to nil).
+            guard let context = self.context, carthub_bytes_readable(context.pointee.c.fd) > 0 else { return }
+        }
+    }
+
+    private static let maxReadsPerTurn = 16
 
     fileprivate func flushed() {
         uv_prepare_stop(flush)
