@@ -66,9 +66,9 @@ public enum AbandonedCarts {
     /// order's quantities leave the cart; the books of the user's PAYMENT_PENDING orders
     /// (`ordered`) are left out here. With nothing left, there is no reminder (and none
     /// is recorded: if the order expires or is cancelled, the cart may be reminded then).
-    static func linesToRemind(_ cart: CartSnapshot, ordered: Set<String>) -> [MailLine] {
+    static func linesToRemind(_ cart: CartSnapshot, ordered: Set<String>) -> [OrderItem] {
         cart.lines.filter { !ordered.contains($0.key) }
-            .map { MailLine(bookId: $0.key, title: $0.value.title, quantity: $0.value.quantity, unitPriceCents: $0.value.unitPriceCents) }
+            .map { OrderItem(bookId: $0.key, title: $0.value.title, unitPriceCents: $0.value.unitPriceCents, quantity: $0.value.quantity) }
             .sorted { ($0.title, $0.bookId) < ($1.title, $1.bookId) }
     }
 }

@@ -1,3 +1,4 @@
+import CartDomain
 import JSON
 
 /// What every template may use besides the job.
@@ -27,40 +28,29 @@ public enum MailTemplates {
     }
 }
 
-/// Cart lines as templates list them: the `lines` array of a job's data.
-public struct MailLine: Sendable, Equatable {
-    public var bookId: String
-    public var title: String
-    public var quantity: Int64
-    public var unitPriceCents: Int64
-
-    public init(bookId: String, title: String, quantity: Int64, unitPriceCents: Int64) {
-        self.bookId = bookId
-        self.title = title
-        self.quantity = quantity
-        self.unitPriceCents = unitPriceCents
-    }
-
-    public var json: JSONValue {
+/// Cart and order lines as templates list them: the `lines` array of a job's data.
+extension OrderItem {
+    /// `{"bookId","title","quantity","unitPriceCents"}`.
+    public var mailJSON: JSONValue {
         .object(["bookId": .string(bookId), "title": .string(title), "quantity": .int(quantity), "unitPriceCents": .int(unitPriceCents)])
     }
 
-    static func lines(of data: JSONValue) throws -> [MailLine] {
+    static func mailLines(of data: JSONValue) throws -> [OrderItem] {
         guard let items = data["lines"]?.arrayValue else { throw MailError("the mail's data has no lines") }
         return try items.map { item in
             guard let id = item["bookId"]?.stringValue, let title = item["title"]?.stringValue,
                   let quantity = item["quantity"]?.intValue, let price = item["unitPriceCents"]?.intValue
             else { throw MailError("a line of the mail's data is malformed: \(item.encoded)") }
-            return MailLine(bookId: id, title: title, quantity: quantity, unitPriceCents: price)
+            return OrderItem(bookId: id, title: title, unitPriceCents: price, quantity: quantity)
         }
     }
 
     /// The data's lines (at least one, else `what` cannot be rendered) and its total
     /// (`totalCents`, or the lines' sum).
-    static func linesAndTotal(of data: JSONValue, for what: String) throws -> (lines: [MailLine], totalCents: Int64) {
-        let lines = try lines(of: data)
+    static func mailLinesAndTotal(of data: JSONValue, for what: String) throws -> (lines: [OrderItem], totalCents: Int64) {
+        let lines = try mailLines(of: data)
         guard !lines.isEmpty else { throw MailError("\(what) needs at least one line") }
-        return (lines, data["totalCents"]?.intValue ?? lines.reduce(0) { $0 + $1.quantity * $1.unitPriceCents })
+        return (lines, data["totalCents"]?.intValue ?? lines.reduce(0) { $0 + $1.lineTotalCents })
     }
 }
 
@@ -91,16 +81,16 @@ public enum MailFormat {
     }
 
     /// The lines as plain-text rows: `2 × Title — 12.99 each, 25.98`.
-    static func textRows(_ lines: [MailLine]) -> String {
-        lines.map { "  \($0.quantity) × \($0.title) — \(money($0.unitPriceCents)) each, \(money($0.quantity * $0.unitPriceCents))" }
+    static func textRows(_ lines: [OrderItem]) -> String {
+        lines.map { "  \($0.quantity) × \($0.title) — \(money($0.unitPriceCents)) each, \(money($0.lineTotalCents))" }
             .joined(separator: "\n")
     }
 
     /// The lines as an HTML table with a total row.
-    static func htmlTable(_ lines: [MailLine], totalCents: Int64) -> String {
+    static func htmlTable(_ lines: [OrderItem], totalCents: Int64) -> String {
         var rows = lines.map { line in
             "<tr><td>\(html(line.title))</td><td align=\"right\">\(line.quantity)</td>"
-                + "<td align=\"right\">\(money(line.unitPriceCents))</td><td align=\"right\">\(money(line.quantity * line.unitPriceCents))</td></tr>"
+                + "<td align=\"right\">\(money(line.unitPriceCents))</td><td align=\"right\">\(money(line.lineTotalCents))</td></tr>"
         }
         rows.insert("<tr><th align=\"left\">Book</th><th>Qty</th><th>Price</th><th>Subtotal</th></tr>", at: 0)
         rows.append("<tr><td colspan=\"3\"><strong>Total</strong></td><td align=\"right\"><strong>\(money(totalCents))</strong></td></tr>")
@@ -120,13 +110,13 @@ public enum MailFormat {
 public enum CartReminder {
     public static let kind = "cart.reminder"
 
-    public static func data(lines: [MailLine], totalCents: Int64) -> JSONValue {
-        .object(["lines": .array(lines.map(\.json)), "totalCents": .int(totalCents)])
+    public static func data(lines: [OrderItem], totalCents: Int64) -> JSONValue {
+        .object(["lines": .array(lines.map(\.mailJSON)), "totalCents": .int(totalCents)])
     }
 
     @Sendable
     public static func render(_ job: MailJob, _ context: MailContext) throws -> RenderedMail {
-        let (lines, total) = try MailLine.linesAndTotal(of: job.data, for: "a reminder")
+        let (lines, total) = try OrderItem.mailLinesAndTotal(of: job.data, for: "a reminder")
         let greeting = MailFormat.greeting(job.name)
         let subject = lines.count == 1 ? "Still thinking about “\(lines[0].title)”?" : "Your cart is waiting: \(lines.count) books"
         let text = """

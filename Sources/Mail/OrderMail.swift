@@ -31,8 +31,7 @@ public enum OrderMail {
     /// mailed, or there is no account or no usable email (the job would only be parked).
     public static func job(_ order: Order, to user: UserAccount?) -> MailJob? {
         guard let kind = kinds[order.status], let user, MailAddress.isPlausible(user.email) else { return nil }
-        let lines = order.items.map { MailLine(bookId: $0.bookId, title: $0.title, quantity: $0.quantity, unitPriceCents: $0.unitPriceCents) }
-        let data = JSONValue.object(["orderId": .string(order.id), "lines": .array(lines.map(\.json)), "totalCents": .int(order.totalCents)])
+        let data = JSONValue.object(["orderId": .string(order.id), "lines": .array(order.items.map(\.mailJSON)), "totalCents": .int(order.totalCents)])
         return MailJob(kind: kind, messageId: messageId(orderId: order.id, status: order.status), to: user.email, name: user.name,
                        data: data, eventMs: order.updatedAtMs)
     }
@@ -58,7 +57,7 @@ public enum OrderMail {
     public static func render(_ job: MailJob, _ context: MailContext) throws -> RenderedMail {
         guard let status = kinds.first(where: { $0.value == job.kind })?.key else { throw MailError("\(job.kind) is not an order mail") }
         guard let orderId = job.data["orderId"]?.stringValue, !orderId.isEmpty else { throw MailError("an order mail needs its orderId") }
-        let (lines, total) = try MailLine.linesAndTotal(of: job.data, for: "an order mail")
+        let (lines, total) = try OrderItem.mailLinesAndTotal(of: job.data, for: "an order mail")
         let (subject, news, after) = wording(status, orderId: orderId)
         let text = """
             \(MailFormat.greeting(job.name))

@@ -47,8 +47,8 @@ struct MailAndScheduleTests {
 
     @Test("a reminder renders lines with prices, escaped HTML and CRLF-only MIME with every required header")
     func rendering() throws {
-        let lines = [MailLine(bookId: "b1", title: "Tom & <Jerry>", quantity: 2, unitPriceCents: 1299),
-                     MailLine(bookId: "b2", title: "Émile", quantity: 1, unitPriceCents: 5)]
+        let lines = [OrderItem(bookId: "b1", title: "Tom & <Jerry>", unitPriceCents: 1299, quantity: 2),
+                     OrderItem(bookId: "b2", title: "Émile", unitPriceCents: 5, quantity: 1)]
         let job = MailJob(kind: CartReminder.kind, messageId: "<reminder.u-1.e1.v2@carthub>", to: "ada@example.com", name: "Ada \"Countess\"",
                           data: CartReminder.data(lines: lines, totalCents: 2603), eventMs: 1_796_000_000_000)
         let rendered = try MailTemplates.render(job, context: MailContext(publicURL: "http://127.0.0.1:8080/?a=1&b=2"))
@@ -71,8 +71,8 @@ struct MailAndScheduleTests {
 
     @Test("order mails: one template per mailed status, with the lines, the total, the wording and the link; one Message-ID per (order, status)")
     func orderMails() throws {
-        let lines = [MailLine(bookId: "b1", title: "Tom & <Jerry>", quantity: 2, unitPriceCents: 1299)]
-        let data = JSONValue.object(["orderId": .string("o-1"), "lines": .array(lines.map(\.json)), "totalCents": .int(2598)])
+        let lines = [OrderItem(bookId: "b1", title: "Tom & <Jerry>", unitPriceCents: 1299, quantity: 2)]
+        let data = JSONValue.object(["orderId": .string("o-1"), "lines": .array(lines.map(\.mailJSON)), "totalCents": .int(2598)])
         let expected: [(OrderStatus, String)] = [(.confirmed, "is confirmed"), (.cancelled, "was cancelled"), (.expired, "expired"), (.shipped, "on its way")]
         for (status, words) in expected {
             let kind = try #require(OrderMail.kinds[status])
