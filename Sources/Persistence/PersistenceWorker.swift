@@ -29,10 +29,14 @@ public final class PersistenceWorker {
     private var metrics = WorkerMetrics()
     private var lastMaintenance = 0.0
     private var lastTrim = 0.0
+    private var lastOrderJobs = -Double.infinity
     private var highestAcked: [Int: String] = [:]
     /// When the last batch of entries started, and whether its read left entries waiting.
     private var lastBatch = -Double.infinity
     private var behind = false
+
+    /// Seconds between two rounds of order jobs (stock adjustments, due expiries).
+    static let orderJobsInterval = 0.1
 
     public init(configuration: WorkerConfiguration) throws {
         self.configuration = configuration
@@ -81,7 +85,12 @@ public final class PersistenceWorker {
             try trim()
             lastTrim = now
         }
-        try orderJobs.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
+        // Order jobs (a handful of Redis calls and a Postgres query) keep their own pace, so
+        // that short batch intervals, or a worker behind, do not repeat them every round.
+        if now - lastOrderJobs >= Self.orderJobsInterval {
+            lastOrderJobs = now
+            try orderJobs.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
+        }
         try catalogSync.step(redis: redis(), postgres: { try postgres() }, now: now, metrics: &metrics)
         // During a catalog walk, come back to it without waiting for new entries.
         let idle = !catalogSync.busy

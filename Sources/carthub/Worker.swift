@@ -24,7 +24,7 @@ struct Worker: ParsableCommand {
               CARTHUB_WORKER_ID            consumer and lease name (default: random)
               CARTHUB_WORKER_BATCH         entries per shard read for one Postgres transaction (default 500)
               CARTHUB_WORKER_BATCH_INTERVAL  while caught up, the least time between two batches: entries
-                                           wait up to this long, transactions carry more (default 100ms)
+                                           wait up to this long, transactions carry more (default 25ms)
               CARTHUB_WORKER_MAX_ATTEMPTS  failures before an entry is parked in dead_letters (default 5)
               CARTHUB_LEASE_MS             shard lease lifetime (default 10000)
 
